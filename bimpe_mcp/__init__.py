@@ -1,0 +1,3 @@
+"""bimpe-mcp: the BimpeAI Console API as typed MCP tools."""
+
+__version__ = "0.1.0"

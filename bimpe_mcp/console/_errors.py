@@ -1,0 +1,278 @@
+"""Typed errors for the Console API.
+
+    ConsoleError
+    ├── ConsoleConnectionError         the request never got an answer (connect, read, dropped)
+    │   └── ConsoleTimeoutError
+    ├── ConsoleResponseError           an answer that is not the Console's envelope (HTML, truncated JSON)
+    └── ConsoleAPIError                the Console answered with its error envelope
+        ├── ValidationError            validation_error, bad_request
+        ├── AuthenticationError        unauthorized, api_key_missing, api_key_invalid, api_key_expired
+        ├── PermissionDeniedError      insufficient_scope, forbidden
+        ├── NotFoundError              not_found
+        ├── ConflictError              conflict, agent_limit_reached, integration_limit_reached
+        ├── PreconditionError          workflow_required, channel_not_configured,
+        │                              integration_connection_failed
+        ├── RateLimitError             rate_limited, too_many_requests
+        └── ServerError                internal_error, not_implemented, any other 5xx
+
+`CODE_TABLE` is the one place that maps a Console error code to its HTTP status, its
+class and the fix a caller (or a model) can act on. The sandbox renders errors from
+the same table, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CODE_TABLE",
+    "AuthenticationError",
+    "CodeInfo",
+    "ConflictError",
+    "ConsoleAPIError",
+    "ConsoleConnectionError",
+    "ConsoleError",
+    "ConsoleResponseError",
+    "ConsoleTimeoutError",
+    "FieldError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PreconditionError",
+    "RateLimit",
+    "RateLimitError",
+    "ServerError",
+    "ValidationError",
+    "error_class_for",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """The `X-RateLimit-*` headers of one response."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One field that failed validation: `path` is dotted, e.g. `auth_config.token`."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConsoleError(Exception):
+    """Base of every error the Console client raises."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+class ConsoleConnectionError(ConsoleError):
+    """No answer from the Console: connection refused or reset, DNS, TLS."""
+
+
+class ConsoleTimeoutError(ConsoleConnectionError):
+    """The Console did not answer within the timeout."""
+
+
+class ConsoleResponseError(ConsoleError):
+    """The Console (or a proxy in front of it) answered with something that is not its envelope."""
+
+    def __init__(self, message: str, *, status: int, request_id: str | None = None) -> None:
+        super().__init__(message, request_id=request_id)
+        self.status = status
+
+
+class ConsoleAPIError(ConsoleError):
+    """The Console answered with its error envelope."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str,
+        request_id: str | None = None,
+        field_errors: tuple[FieldError, ...] = (),
+        retry_after: float | None = None,
+        rate_limit: RateLimit | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.status = status
+        self.code = code
+        self.field_errors = field_errors
+        self.retry_after = retry_after
+        self.rate_limit = rate_limit or RateLimit()
+
+    @property
+    def remediation(self) -> str:
+        """What to do about it, in one sentence."""
+        info = CODE_TABLE.get(self.code)
+        return info.remediation if info else "Check the request and try again."
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+
+class ValidationError(ConsoleAPIError):
+    """The request body or query failed validation."""
+
+
+class AuthenticationError(ConsoleAPIError):
+    """The API key is missing, unknown, revoked or expired."""
+
+
+class PermissionDeniedError(ConsoleAPIError):
+    """The key is valid but not allowed to do this."""
+
+    @property
+    def missing_scope(self) -> str | None:
+        marker = "required scope:"
+        if marker in self.message:
+            return self.message.split(marker, 1)[1].strip().rstrip(".").strip() or None
+        return None
+
+
+class NotFoundError(ConsoleAPIError):
+    """The resource does not exist (or belongs to another team)."""
+
+
+class ConflictError(ConsoleAPIError):
+    """The request conflicts with current state or a plan limit."""
+
+
+class PreconditionError(ConsoleAPIError):
+    """The target is not ready for this operation (no workflow, no phone number, bad connector keys)."""
+
+
+class RateLimitError(ConsoleAPIError):
+    """Too many requests: wait `retry_after` seconds."""
+
+
+class ServerError(ConsoleAPIError):
+    """The Console failed or does not implement the endpoint yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    status: int
+    error: type[ConsoleAPIError]
+    reason: str
+    remediation: str
+
+
+CODE_TABLE: dict[str, CodeInfo] = {
+    "validation_error": CodeInfo(
+        400, ValidationError, "Bad Request", "Fix the named fields and call again."
+    ),
+    "bad_request": CodeInfo(400, ValidationError, "Bad Request", "Fix the request and call again."),
+    "unauthorized": CodeInfo(
+        401, AuthenticationError, "Unauthorized", "Set BIMPE_API_KEY to a valid team API key (sk_…)."
+    ),
+    "api_key_missing": CodeInfo(
+        401, AuthenticationError, "Unauthorized", "Set BIMPE_API_KEY to a team API key (sk_…)."
+    ),
+    "api_key_invalid": CodeInfo(
+        401,
+        AuthenticationError,
+        "Unauthorized",
+        "Check BIMPE_API_KEY: the key is unknown or revoked. Create a new key in the Console.",
+    ),
+    "api_key_expired": CodeInfo(
+        401, AuthenticationError, "Unauthorized", "BIMPE_API_KEY has expired: create a new key in the Console."
+    ),
+    "insufficient_scope": CodeInfo(
+        403,
+        PermissionDeniedError,
+        "Forbidden",
+        "Use a key that has the missing scope, or ask a team admin to add it.",
+    ),
+    "forbidden": CodeInfo(403, PermissionDeniedError, "Forbidden", "This key's team may not do this."),
+    "not_found": CodeInfo(
+        404, NotFoundError, "Not Found", "Check the id; list the parent collection to find valid ids."
+    ),
+    "conflict": CodeInfo(409, ConflictError, "Conflict", "Read the current state, then retry with a change."),
+    "agent_limit_reached": CodeInfo(
+        409, ConflictError, "Conflict", "Delete an unused agent with delete_agent, or upgrade the plan."
+    ),
+    "integration_limit_reached": CodeInfo(
+        409,
+        ConflictError,
+        "Conflict",
+        "Disconnect an integration with disconnect_integration, or upgrade the plan.",
+    ),
+    "workflow_required": CodeInfo(
+        400,
+        PreconditionError,
+        "Bad Request",
+        "Attach a workflow first with update_agent(workflow_id=…); list_workflows shows the choices.",
+    ),
+    "integration_connection_failed": CodeInfo(
+        400,
+        PreconditionError,
+        "Bad Request",
+        "The service rejected the credentials or was unreachable: check the keys or URL and retry.",
+    ),
+    "channel_not_configured": CodeInfo(
+        400,
+        PreconditionError,
+        "Bad Request",
+        "Assign a phone number to the agent with update_phone_number(agent_id=…), or place a test call.",
+    ),
+    "rate_limited": CodeInfo(429, RateLimitError, "Too Many Requests", "Wait, then retry."),
+    "too_many_requests": CodeInfo(429, RateLimitError, "Too Many Requests", "Wait, then retry."),
+    "not_implemented": CodeInfo(
+        501, ServerError, "Not Implemented", "This endpoint is not active yet; use the agent-scoped variant."
+    ),
+    "internal_error": CodeInfo(
+        500, ServerError, "Internal Server Error", "A Console failure: retry later with the same request."
+    ),
+}
+
+_STATUS_FALLBACK: dict[int, type[ConsoleAPIError]] = {
+    400: ValidationError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: ValidationError,
+    429: RateLimitError,
+}
+
+
+def error_class_for(status: int, code: str | None) -> type[ConsoleAPIError]:
+    """The class for a code, falling back to the status when the code is unknown."""
+    if code and code in CODE_TABLE:
+        return CODE_TABLE[code].error
+    if status >= 500:
+        return ServerError
+    return _STATUS_FALLBACK.get(status, ConsoleAPIError)
+
+
+def parse_field_errors(message: Any, errors: Any) -> tuple[FieldError, ...]:
+    """Field errors from a `message` list of "path: msg" strings or an `errors` list."""
+    found: list[FieldError] = []
+    if isinstance(message, list):
+        for item in message:
+            text = str(item)
+            path, sep, rest = text.partition(": ")
+            found.append(FieldError(path.strip(), rest.strip()) if sep else FieldError("", text))
+    if isinstance(errors, list):
+        for item in errors:
+            if isinstance(item, dict):
+                path = item.get("path") or item.get("field") or item.get("property") or ""
+                if isinstance(path, list):
+                    path = ".".join(str(p) for p in path)
+                found.append(FieldError(str(path), str(item.get("message") or item.get("msg") or "")))
+            else:
+                found.append(FieldError("", str(item)))
+    return tuple(found)
