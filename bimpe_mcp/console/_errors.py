@@ -171,9 +171,7 @@ class CodeInfo:
 
 
 CODE_TABLE: dict[str, CodeInfo] = {
-    "validation_error": CodeInfo(
-        400, ValidationError, "Bad Request", "Fix the named fields and call again."
-    ),
+    "validation_error": CodeInfo(400, ValidationError, "Bad Request", "Fix the named fields and call again."),
     "bad_request": CodeInfo(400, ValidationError, "Bad Request", "Fix the request and call again."),
     "unauthorized": CodeInfo(
         401, AuthenticationError, "Unauthorized", "Set BIMPE_API_KEY to a valid team API key (sk_…)."
@@ -188,7 +186,10 @@ CODE_TABLE: dict[str, CodeInfo] = {
         "Check BIMPE_API_KEY: the key is unknown or revoked. Create a new key in the Console.",
     ),
     "api_key_expired": CodeInfo(
-        401, AuthenticationError, "Unauthorized", "BIMPE_API_KEY has expired: create a new key in the Console."
+        401,
+        AuthenticationError,
+        "Unauthorized",
+        "BIMPE_API_KEY has expired: create a new key in the Console.",
     ),
     "insufficient_scope": CodeInfo(
         403,

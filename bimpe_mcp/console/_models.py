@@ -1,0 +1,654 @@
+"""Request and response models for every Console endpoint.
+
+Request models forbid unknown fields, never echo input in validation errors, and mark
+write-only credentials as `Secret`: hidden in every repr, revealed only when the body is
+serialised for the wire. Response models keep the documented fields and ignore the rest,
+so an upstream addition can neither break a call nor leak through a tool result.
+The field descriptions double as the MCP tools' parameter docs: keep them short.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
+
+__all__ = [
+    "ActionIds",
+    "Agent",
+    "AgentAction",
+    "AgentCreate",
+    "AgentCreated",
+    "AgentDetail",
+    "AgentUpdate",
+    "AiStatus",
+    "AiStatusUpdate",
+    "AuthConfig",
+    "BimpeaiConfigure",
+    "BimpeaiConfigureResult",
+    "BimpeaiIntegration",
+    "BodyParam",
+    "Call",
+    "CallCreate",
+    "CallDetail",
+    "CallStarted",
+    "Channel",
+    "Conversation",
+    "ConversationDetail",
+    "CustomApiConfig",
+    "CustomApiConfigure",
+    "CustomApiIntegration",
+    "CustomApiToolCreate",
+    "DiscoverResult",
+    "Integration",
+    "IntegrationAction",
+    "IntegrationTool",
+    "KnowledgeBase",
+    "KnowledgeBaseCreate",
+    "KnowledgeBaseUpdate",
+    "LiveStatus",
+    "LiveStatusUpdate",
+    "McpServerConfig",
+    "McpServerConfigure",
+    "McpServerIntegration",
+    "McpTestResult",
+    "Message",
+    "MessageCreate",
+    "MessageSend",
+    "OnboardingUrl",
+    "PhoneNumber",
+    "PhoneNumberRequest",
+    "PhoneNumberRequestCreate",
+    "PhoneNumberUpdate",
+    "PipedreamConfig",
+    "PipedreamConfigure",
+    "PipedreamIntegration",
+    "RequestModel",
+    "ResponseMapping",
+    "ResponseModel",
+    "Secret",
+    "StreamTicket",
+    "TestCode",
+    "UpdatedCount",
+    "Workflow",
+    "WorkflowCreate",
+    "WorkflowUpdate",
+]
+
+
+def _reveal(value: SecretStr) -> str:
+    return value.get_secret_value()
+
+
+Secret = Annotated[SecretStr, PlainSerializer(_reveal, return_type=str, when_used="json")]
+"""A write-only credential: `**********` in reprs and logs, plain text only on the wire."""
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body: unset and null fields left out, secrets revealed."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def patch(self) -> dict[str, Any]:
+        """The JSON body of a PATCH: only what the caller set, explicit nulls kept."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+    def secret_values(self) -> list[str]:
+        """Every secret this request carries, so callers can scrub echoes of them."""
+        found: list[str] = []
+        _collect_secrets(self, found)
+        return found
+
+
+def _collect_secrets(value: Any, found: list[str]) -> None:
+    if isinstance(value, SecretStr):
+        if secret := value.get_secret_value():
+            found.append(secret)
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _collect_secrets(getattr(value, name), found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_secrets(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_secrets(item, found)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+Persona = Literal["professional", "friendly", "concise"]
+AgentStatus = Literal["development", "live", "paused"]
+BimpeaiType = Literal["bumpa", "google_calendar", "google_sheets", "paystack", "stripe"]
+AuthType = Literal["none", "bearer", "basic", "api_key", "custom"]
+HttpMethod = Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
+ParamType = Literal["string", "number", "integer", "boolean", "array", "object"]
+McpTransport = Literal["http_sse", "streamable_http"]
+ChannelType = Literal["whatsapp", "webchat", "telephony"]
+Role = Literal["user", "assistant"]
+Region = Literal["us", "uk", "eu", "ng"]
+
+# --- agents -------------------------------------------------------------------------------
+
+
+class AgentUpdate(RequestModel):
+    workflow_id: str | None = Field(None, description="Workflow that drives the agent.")
+    name: str | None = Field(None, min_length=1, max_length=255, description="Agent name.")
+    description: str | None = Field(None, description="What the agent does.")
+    language: str | None = Field(None, description="Language code, e.g. en.")
+    persona: Persona | None = Field(None, description="Tone of voice.")
+    timezone: str | None = Field(None, description="IANA timezone, e.g. Africa/Lagos.")
+    logo: str | None = Field(None, description="Logo URL.")
+    business_name: str | None = Field(None, description="Business name.")
+    business_address: str | None = Field(None, description="Business address.")
+    business_email: str | None = Field(None, description="Business email.")
+    business_description: str | None = Field(None, description="What the business does.")
+    escalation_email: str | None = Field(None, description="Where escalations go.")
+
+
+class AgentCreate(AgentUpdate):
+    workflow_id: str = Field(description="Workflow that drives the agent (list_workflows).")
+    name: str = Field(min_length=1, max_length=255, description="Agent name.")
+    description: str = Field(description="What the agent does.")
+
+
+class Agent(ResponseModel):
+    id: str
+    name: str
+    description: str | None = None
+    language: str | None = None
+    persona: str | None = None
+    workflow_id: str | None = None
+    timezone: str | None = None
+    logo: str | None = None
+    business_name: str | None = None
+    business_address: str | None = None
+    business_email: str | None = None
+    business_description: str | None = None
+    test_channel_code: str | None = None
+    status: str | None = None
+    status_reason: str | None = None
+    escalation_email: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class IntegrationSummary(ResponseModel):
+    id: str | None = None
+    type: str
+    name: str
+    status: str
+    is_connected: bool
+
+
+class Channel(ResponseModel):
+    id: str
+    type: str
+    name: str
+    status: str
+    is_connected: bool
+
+
+class KnowledgeBase(ResponseModel):
+    id: str
+    type: str
+    name: str
+    description: str | None = None
+    url: str | None = None
+    content: str | None = None
+
+
+class AgentDetail(Agent):
+    knowledge_bases: list[KnowledgeBase] = []
+    integrations: list[IntegrationSummary] = []
+    channels: list[Channel] = []
+
+
+class Workflow(ResponseModel):
+    id: str
+    name: str
+    description: str | None = None
+    category: str | None = None
+    visibility: str | None = None
+    is_owner: bool | None = None
+    system_prompt: str | None = None
+    rules: list[dict[str, Any]] = []
+    flows: list[dict[str, Any]] = []
+    tags: list[str] | None = None
+    integrations: list[str] | None = None
+    channels: list[str] | None = None
+    actions: list[str] | None = None
+    guide: dict[str, Any] | None = None
+    faq: list[dict[str, Any]] | None = None
+    setup_steps: list[Any] = []
+    setup_time: int | None = None
+    video_url: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class AgentCreated(Agent):
+    workflow: Workflow | None = None
+
+
+class LiveStatusUpdate(RequestModel):
+    status: AgentStatus = Field(description="development, live or paused.")
+    status_reason: str | None = Field(None, description="Why, shown in the Console.")
+
+
+class LiveStatus(ResponseModel):
+    status: str
+    status_reason: str | None = None
+
+
+class MessagingTestChannel(ResponseModel):
+    is_enabled: bool
+    start_message: str | None = None
+    phone_number: str | None = None
+    username: str | None = None
+    page: str | None = None
+    url: str | None = None
+
+
+class TelephonyTestChannel(ResponseModel):
+    is_enabled: bool
+
+
+class TestChannels(ResponseModel):
+    whatsapp: MessagingTestChannel
+    instagram: MessagingTestChannel
+    messenger: MessagingTestChannel
+    telephony: TelephonyTestChannel
+
+
+class TestCode(ResponseModel):
+    code: str
+    channels: TestChannels
+
+
+class ConfigField(ResponseModel):
+    key: str
+    label: str
+    type: str
+    required: bool
+
+
+class IntegrationAction(ResponseModel):
+    action_name: str
+    name: str
+    description: str | None = None
+    category: str | None = None
+    is_enabled: bool
+    require_human_approval: bool | None = None
+
+
+class Integration(ResponseModel):
+    id: str | None = None
+    type: str
+    name: str
+    status: str
+    is_connected: bool
+    config_fields: list[ConfigField] = []
+    actions: list[IntegrationAction] = []
+
+
+class AgentAction(ResponseModel):
+    id: str
+    integration_id: str | None = None
+    integration_type: str | None = None
+    integration_name: str | None = None
+    name: str
+    action_name: str
+    description: str | None = None
+    is_enabled: bool
+
+
+class ActionIds(RequestModel):
+    action_ids: list[str] = Field(min_length=1, description="Action ids from list_agent_actions.")
+
+
+class UpdatedCount(ResponseModel):
+    updated_count: int
+
+
+# --- knowledge bases ------------------------------------------------------------------------
+
+
+class KnowledgeBaseUpdate(RequestModel):
+    name: str | None = Field(None, min_length=1, max_length=255, description="Name.")
+    description: str | None = Field(None, max_length=1000, description="What it covers.")
+    content: str | None = Field(None, description="Text content (type text).")
+    url: str | None = Field(None, description="Page to ingest (type url).")
+
+
+class KnowledgeBaseCreate(KnowledgeBaseUpdate):
+    type: Literal["text", "url"] = Field(description="text (give content) or url (give url).")
+    name: str = Field(min_length=1, max_length=255, description="Name.")
+
+
+# --- integrations ---------------------------------------------------------------------------
+
+
+class BimpeaiIntegration(ResponseModel):
+    id: str | None = None
+    type: str
+    name: str
+    status: str
+    is_connected: bool
+
+
+class BimpeaiConfigure(RequestModel):
+    type: BimpeaiType = Field(description="Connector to configure.")
+    public_key: Secret | None = Field(None, description="stripe/paystack public key (pk_…). Write-only.")
+    secret_key: Secret | None = Field(None, description="stripe/paystack secret key (sk_…). Write-only.")
+    token: Secret | None = Field(None, description="bumpa API token. Write-only.")
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO currency, e.g. NGN.")
+
+
+class BimpeaiConfigureResult(ResponseModel):
+    """`{success, channel_id}` for stripe, paystack and bumpa; `{onboarding_url}` for the Google ones."""
+
+    success: bool | None = None
+    channel_id: str | None = None
+    onboarding_url: str | None = None
+
+
+class AuthConfig(RequestModel):
+    token: Secret | None = Field(None, description="Bearer token.")
+    api_key: Secret | None = Field(None, description="API key value.")
+    header_name: Secret | None = Field(None, description="Header carrying the API key.")
+    username: Secret | None = Field(None, description="Basic-auth user.")
+    password: Secret | None = Field(None, description="Basic-auth password.")
+
+
+class CustomApiConfigure(RequestModel):
+    name: str = Field(min_length=1, max_length=255, description="Integration name; reusing one updates it.")
+    description: str | None = Field(None, description="What the API is for.")
+    base_url: str | None = Field(None, description="Base URL of the API.")
+    auth_type: AuthType | None = Field(None, description="How to authenticate.")
+    auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
+    test_endpoint: str | None = Field(None, description="Path used to test the connection.")
+
+
+class CustomApiConfig(ResponseModel):
+    name: str
+    base_url: str | None = None
+    auth_type: str | None = None
+
+
+class CustomApiIntegration(ResponseModel):
+    id: str
+    config: CustomApiConfig
+
+
+class BodyParam(RequestModel):
+    name: str = Field(description="Parameter name.")
+    type: ParamType = Field(description="JSON type.")
+    description: str | None = Field(None, description="What it means.")
+    required: bool | None = Field(None, description="Whether the agent must supply it.")
+    items: dict[str, Any] | None = Field(None, description="Item schema, for arrays.")
+    properties: dict[str, Any] | None = Field(None, description="Property schemas, for objects.")
+
+
+class ResponseMapping(RequestModel):
+    path: str | None = Field(None, description="JSON path of the useful part of the answer.")
+    success_message: str | None = Field(None, description="Said on success.")
+    error_message: str | None = Field(None, description="Said on failure.")
+
+
+class CustomApiToolCreate(RequestModel):
+    name: str = Field(min_length=1, description="Tool name, e.g. Create order.")
+    http_method: HttpMethod = Field(description="HTTP method.")
+    url_template: str = Field(min_length=1, description="Path or URL, e.g. /orders/{order_id}.")
+    description: str | None = Field(None, description="When the agent should use it.")
+    url_params: list[BodyParam] | None = Field(None, description="Parameters in url_template.")
+    body_params: list[BodyParam] | None = Field(None, description="JSON body parameters.")
+    headers_template: dict[str, str] | None = Field(None, description="Extra headers.")
+    body_template: dict[str, Any] | None = Field(None, description="Fixed body fields.")
+    auth_type: AuthType | None = Field(None, description="Overrides the integration's auth.")
+    auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
+    response_mapping: ResponseMapping | None = Field(None, description="How to read the answer.")
+    category: str | None = Field(None, description="Grouping label.")
+    require_human_approval: bool | None = Field(None, description="Ask a human before each call.")
+    timeout: int | None = Field(None, ge=1, le=300, description="Seconds before the call fails.")
+
+
+class IntegrationTool(ResponseModel):
+    id: str
+    action_name: str
+    name: str
+    description: str | None = None
+    category: str | None = None
+    is_enabled: bool
+
+
+class McpServerConfigure(RequestModel):
+    name: str = Field(min_length=1, max_length=255, description="Integration name; reusing one updates it.")
+    server_url: str = Field(pattern=r"^https?://", description="MCP endpoint URL.")
+    transport: McpTransport | None = Field(None, description="Default streamable_http.")
+    auth_type: AuthType | None = Field(None, description="How to authenticate.")
+    auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
+
+
+class McpServerConfig(ResponseModel):
+    name: str
+    server_url: str
+    transport: str | None = None
+    auth_type: str | None = None
+
+
+class McpServerIntegration(ResponseModel):
+    id: str
+    config: McpServerConfig
+
+
+class DiscoverResult(ResponseModel):
+    discovered: int
+    created: int
+    updated: int
+    disabled: int
+
+
+class McpTestResult(ResponseModel):
+    success: bool
+    message: str | None = None
+    error: str | None = None
+    tools_count: int | None = None
+
+
+class PipedreamConfigure(RequestModel):
+    app_slug: str = Field(min_length=1, description="Pipedream app slug, e.g. google-sheets.")
+    app_name: str | None = Field(None, description="Display name.")
+    app_icon: str | None = Field(None, description="Icon URL.")
+
+
+class PipedreamConfig(ResponseModel):
+    app_slug: str
+    app_name: str | None = None
+    app_icon: str | None = None
+    server_url: str | None = None
+
+
+class PipedreamIntegration(ResponseModel):
+    id: str
+    channel_type: str | None = None
+    config: PipedreamConfig
+
+
+class OnboardingUrl(ResponseModel):
+    onboarding_url: str
+
+
+# --- conversations --------------------------------------------------------------------------
+
+
+class Conversation(ResponseModel):
+    id: str
+    channel_type: str | None = None
+    channel_id: str | None = None
+    channel_user_id: str | None = None
+    channel_user_username: str | None = None
+    is_test_channel: bool | None = None
+    is_ai_chat_paused: bool | None = None
+    needs_attention: bool | None = None
+    last_message_at: str | None = None
+    last_seen: str | None = None
+    last_message_preview: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class ConversationDetail(Conversation):
+    full_name: str | None = None
+    email: str | None = None
+    phone_number: str | None = None
+    profile_picture: str | None = None
+
+
+class Attachment(ResponseModel):
+    type: str
+    url: str
+
+
+class Message(ResponseModel):
+    """A message. `role` is kept as sent: new roles must never be dropped."""
+
+    id: str
+    role: str
+    message: str | None = None
+    message_type: str | None = None
+    created_at: str | None = None
+    conversation_id: str | None = None
+    attachments: list[Attachment] | None = None
+
+
+class MessageSend(RequestModel):
+    message: str = Field(min_length=1, description="Message text.")
+    role: Role | None = Field(None, description="user (default) or assistant.")
+
+
+class MessageCreate(MessageSend):
+    conversation_id: str | None = Field(None, description="Append to this conversation.")
+    channel_type: ChannelType | None = Field(None, description="Channel, when no conversation_id.")
+    channel_user_id: str | None = Field(None, description="Sender address on that channel.")
+    channel_username: str | None = Field(None, description="Sender display name.")
+    is_test_channel: bool | None = Field(None, description="Mark as a test conversation.")
+
+
+class AiStatusUpdate(RequestModel):
+    is_ai_chat_paused: bool = Field(description="true pauses the AI so a human can reply.")
+
+
+class AiStatus(ResponseModel):
+    is_ai_chat_paused: bool | None = None
+
+
+class StreamTicket(ResponseModel):
+    ticket: str
+    expires_in: int
+
+
+# --- calls ----------------------------------------------------------------------------------
+
+
+class CallCreate(RequestModel):
+    destination: str = Field(pattern=r"^\+[1-9]\d{7,14}$", description="Number to call, E.164 (+234…).")
+    is_test_call: bool = Field(description="true for a test call.")
+
+
+class CallStarted(ResponseModel):
+    status: str
+    call_id: str | None = None
+    detail: str | None = None
+
+
+class Call(ResponseModel):
+    id: str
+    source: str | None = None
+    destination: str | None = None
+    status: str
+    direction: str | None = None
+    created_on: str | None = None
+    duration_seconds: int | None = None
+    is_test_call: bool | None = None
+    error_reason: str | None = None
+    end_reason: str | None = None
+    ringing_at: str | None = None
+    ended_at: str | None = None
+
+
+class CallDetail(Call):
+    started_at: str | None = None
+    answered_at: str | None = None
+    conversation_logs: list[Message] = []
+
+
+# --- workflows ------------------------------------------------------------------------------
+
+
+class WorkflowUpdate(RequestModel):
+    name: str | None = Field(None, min_length=1, max_length=255, description="Workflow name.")
+    system_prompt: str | None = Field(None, description="Instructions the agent follows.")
+    description: str | None = Field(None, description="What it is for.")
+    category: str | None = Field(None, description="Category label.")
+    rules: list[dict[str, Any]] | None = Field(None, description="Rules: {id, name, trigger, response, enabled}.")
+    flows: list[dict[str, Any]] | None = Field(None, description="Conversation flows.")
+    tags: list[str] | None = Field(None, description="Tags.")
+    integrations: list[str] | None = Field(None, description="Integration types it uses.")
+    channels: list[str] | None = Field(None, description="Channel types it targets.")
+    actions: list[str] | None = Field(None, description="Action names it uses.")
+    guide: dict[str, Any] | None = Field(None, description="{steps: [..], youtube_url}.")
+    faq: list[dict[str, str]] | None = Field(None, description="[{question, answer}].")
+    setup_steps: list[Any] | None = Field(None, description="Setup steps.")
+    setup_time: int | None = Field(None, ge=0, description="Minutes to set up.")
+    video_url: str | None = Field(None, description="Walkthrough video.")
+
+
+class WorkflowCreate(WorkflowUpdate):
+    name: str = Field(min_length=1, max_length=255, description="Workflow name.")
+    system_prompt: str = Field(min_length=1, description="Instructions the agent follows.")
+
+
+# --- phone numbers --------------------------------------------------------------------------
+
+
+class PhoneNumberUpdate(RequestModel):
+    agent_id: str | None = Field(None, description="Agent to route the number to; null unassigns.")
+    label: str | None = Field(None, description="Label.")
+
+
+class PhoneNumber(ResponseModel):
+    id: str
+    agent_id: str | None = None
+    label: str | None = None
+    e164: str
+    created_at: str | None = None
+    updated_at: str | None = None
+    inbound_enabled: bool | None = None
+
+
+class PhoneNumberRequestCreate(RequestModel):
+    business_name: str = Field(min_length=1, description="Business the number is for.")
+    intended_use: str = Field(min_length=1, description="What calls it will carry.")
+    region: Region = Field(description="us, uk, eu or ng.")
+    agent_count: int = Field(ge=1, description="Agents that will use it.")
+    outbound_minutes: int = Field(ge=0, description="Expected outbound minutes a month.")
+    submitted_by_agent_id: str | None = Field(None, description="Agent asking for it.")
+
+
+class PhoneNumberRequest(ResponseModel):
+    id: str
+    status: str | None = None
+    business_name: str | None = None
+    intended_use: str | None = None
+    region: str | None = None
+    agent_count: int | None = None
+    outbound_minutes: int | None = None
+    submitted_by_agent_id: str | None = None
+    e164: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None

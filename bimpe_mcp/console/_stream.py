@@ -1,0 +1,153 @@
+"""Live conversation messages over SSE, with tickets, heartbeats and lossless resume.
+
+Each connection spends one single-use stream ticket. A dropped or silent connection
+(no event, not even a heartbeat, within `read_timeout`) is reopened with `after=<last
+message id>`, so the server replays what was missed; ids already seen are skipped, so
+nothing is lost or repeated. Unknown roles are passed through, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+import httpx
+from httpx_sse import SSEError, aconnect_sse
+
+from bimpe_mcp.console._client import ConsoleClient
+from bimpe_mcp.console._errors import ConsoleConnectionError, ConsoleResponseError
+from bimpe_mcp.console._models import Message
+from bimpe_mcp.console._transport import RequestSpec
+
+__all__ = ["MessageStream", "WaitResult", "wait_for_messages", "wait_for_reply"]
+
+logger = logging.getLogger("bimpe_mcp.console.stream")
+
+DEFAULT_READ_TIMEOUT = 45.0
+"""Above the Console's ~20 s heartbeat, so a live but quiet stream is never mistaken for a dead one."""
+
+
+@dataclass(frozen=True, slots=True)
+class WaitResult:
+    messages: list[Message]
+    timed_out: bool
+    request_ids: list[str]
+
+
+class MessageStream:
+    """An async iterator of new messages in one conversation.
+
+    Iteration never ends on its own: bound it with a timeout (see `wait_for_messages`).
+    """
+
+    def __init__(
+        self,
+        client: ConsoleClient,
+        agent_id: str,
+        conversation_id: str,
+        *,
+        after: str | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        max_reconnects: int = 5,
+    ) -> None:
+        self._client = client
+        self._agent_id = agent_id
+        self._conversation_id = conversation_id
+        self._after = after
+        self._read_timeout = read_timeout
+        self._max_reconnects = max_reconnects
+        self._seen: set[str] = set()
+        self.request_ids: list[str] = []
+        self.reconnects = 0
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[Message]:
+        failures = 0
+        while True:
+            try:
+                async for message in self._connect_once():
+                    failures = 0
+                    yield message
+                reason = "the server closed the stream"
+            except (httpx.TransportError, SSEError) as exc:
+                reason = type(exc).__name__
+            failures += 1
+            if failures > self._max_reconnects:
+                raise ConsoleConnectionError(
+                    f"The message stream failed {failures} times in a row ({reason})",
+                    request_id=self.request_ids[-1] if self.request_ids else None,
+                )
+            self.reconnects += 1
+            logger.info("message stream reconnecting after %s (after=%s)", reason, self._after)
+            await anyio.sleep(min(0.25 * failures, 2.0))
+
+    async def _connect_once(self) -> AsyncIterator[Message]:
+        ticket = await self._client.conversations.stream_ticket(self._agent_id, self._conversation_id)
+        if ticket.request_id:
+            self.request_ids.append(ticket.request_id)
+        transport = self._client.transport
+        path = f"/agents/{self._agent_id}/conversations/{self._conversation_id}/stream"
+        params = {"ticket": ticket.data.ticket}
+        if self._after:
+            params["after"] = self._after
+        timeout = httpx.Timeout(transport.timeout, read=self._read_timeout)
+        async with aconnect_sse(transport.http, "GET", path, params=params, timeout=timeout) as source:
+            response = source.response
+            if response.status_code != 200:
+                await response.aread()
+                transport.unwrap(RequestSpec("GET", path), response, response.headers.get("x-request-id") or "")
+                raise ConsoleResponseError(
+                    f"The message stream answered {response.status_code} without an error envelope",
+                    status=response.status_code,
+                )
+            async for event in source.aiter_sse():
+                if event.event != "message":
+                    continue
+                message = self._parse(event.data)
+                if message is None or message.id in self._seen:
+                    continue
+                self._seen.add(message.id)
+                self._after = message.id
+                yield message
+
+    @staticmethod
+    def _parse(data: str) -> Message | None:
+        try:
+            return Message.model_validate(json.loads(data))
+        except ValueError:
+            logger.warning("skipping a stream event that is not a message")
+            return None
+
+
+async def wait_for_messages(
+    stream: MessageStream,
+    *,
+    count: int,
+    timeout: float,
+    accept: Callable[[Message], bool] = lambda message: True,
+    on_message: Callable[[Message, int], Awaitable[None]] | None = None,
+) -> WaitResult:
+    """Collect up to `count` accepted messages, giving up after `timeout` seconds."""
+    collected: list[Message] = []
+    timed_out = True
+    with anyio.move_on_after(timeout):
+        async for message in stream:
+            if not accept(message):
+                continue
+            collected.append(message)
+            if on_message is not None:
+                await on_message(message, len(collected))
+            if len(collected) >= count:
+                timed_out = False
+                break
+    return WaitResult(collected, timed_out and len(collected) < count, list(stream.request_ids))
+
+
+async def wait_for_reply(stream: MessageStream, *, timeout: float) -> WaitResult:
+    """Wait for the next assistant message."""
+    return await wait_for_messages(stream, count=1, timeout=timeout, accept=lambda message: message.role == "assistant")

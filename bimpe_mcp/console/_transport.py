@@ -1,0 +1,337 @@
+"""The HTTP seam: one connection pool per process, the key passed per call.
+
+Everything about the wire lives here: auth and correlation headers, idempotency keys,
+retries with backoff, the `{message, data, meta}` envelope and the error envelope.
+The typed endpoint methods in `_client.py` only describe requests.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+import anyio
+import httpx
+
+from bimpe_mcp.console._errors import (
+    ConsoleAPIError,
+    ConsoleConnectionError,
+    ConsoleError,
+    ConsoleResponseError,
+    ConsoleTimeoutError,
+    RateLimit,
+    error_class_for,
+    parse_field_errors,
+)
+
+__all__ = [
+    "API_PREFIX",
+    "DEFAULT_BASE_URL",
+    "ConsoleTransport",
+    "PageMeta",
+    "RequestSpec",
+    "Result",
+    "RetryPolicy",
+]
+
+DEFAULT_BASE_URL = "https://api.bimpe.ai"
+API_PREFIX = "/api/v1/console"
+
+logger = logging.getLogger("bimpe_mcp.console")
+
+T = TypeVar("T")
+
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class PageMeta:
+    total_count: int
+    page_count: int
+    current_page: int
+    limit: int
+    has_next_page: bool
+    has_previous_page: bool
+
+    @classmethod
+    def from_json(cls, raw: Any) -> PageMeta | None:
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return cls(
+                total_count=int(raw["total_count"]),
+                page_count=int(raw["page_count"]),
+                current_page=int(raw["current_page"]),
+                limit=int(raw["limit"]),
+                has_next_page=bool(raw["has_next_page"]),
+                has_previous_page=bool(raw["has_previous_page"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class Result(Generic[T]):
+    """One Console answer: the unwrapped `data`, plus what a caller needs to correlate it."""
+
+    data: T
+    request_id: str | None
+    meta: PageMeta | None = None
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    status: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try. `max_retries` counts retries, not attempts."""
+
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    retry_after_cap: float = 30.0
+
+
+Replay = Literal["safe", "connect_only", "never"]
+"""When a request may be sent again: `safe` (GETs, keyed writes), `connect_only` (only when it
+provably never left: a real phone call), `never` (a write without an idempotency key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """One logical Console request, as the endpoint methods describe it."""
+
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    idempotency_key: str | None = None
+    replay: Replay = "safe"
+    allow_empty: bool = False
+
+
+def _no_cookies() -> httpx.Cookies:
+    """A jar that refuses every cookie, so nothing carries over between API keys."""
+    policy = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+    return httpx.Cookies(http.cookiejar.CookieJar(policy=policy))
+
+
+def _rate_limit(headers: httpx.Headers) -> RateLimit:
+    def number(name: str) -> int | None:
+        value = headers.get(name)
+        try:
+            return int(float(value)) if value is not None else None
+        except ValueError:
+            return None
+
+    return RateLimit(
+        limit=number("x-ratelimit-limit"),
+        remaining=number("x-ratelimit-remaining"),
+        reset=number("x-ratelimit-reset"),
+    )
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class ConsoleTransport:
+    """The process-wide pool. Cheap to share; pass the API key with each request."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        user_agent: str = "bimpe-mcp",
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + API_PREFIX,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            cookies=_no_cookies(),
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
+            follow_redirects=False,
+        )
+        self._random = random.Random()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self._http
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ConsoleTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def headers(self, api_key: str, request_id: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}", "X-Request-Id": request_id or str(uuid.uuid4())}
+
+    async def request(self, spec: RequestSpec, *, api_key: str, request_id: str | None = None) -> Result[Any]:
+        """Send `spec`, retrying what is safe to retry, and unwrap the envelope."""
+        headers = self.headers(api_key, request_id)
+        if spec.idempotency_key is not None:
+            headers["Idempotency-Key"] = spec.idempotency_key
+        params = {k: v for k, v in (spec.params or {}).items() if v is not None}
+        params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            try:
+                response = await self._http.request(
+                    spec.method, spec.path, params=params or None, json=spec.json, headers=headers
+                )
+                await response.aread()
+            except httpx.HTTPError as exc:
+                error = self._transport_error(exc, headers["X-Request-Id"])
+                if self._may_retry_exception(spec, exc, attempt):
+                    attempt += 1
+                    await self._sleep_backoff(attempt, spec, reason=type(exc).__name__)
+                    continue
+                raise error from exc
+            self._log(spec, response, attempt, time.monotonic() - started)
+            try:
+                return self.unwrap(spec, response, headers["X-Request-Id"])
+            except (ConsoleAPIError, ConsoleResponseError) as error:
+                delay = self._retry_delay(spec, response, error, attempt)
+                if delay is None:
+                    raise
+                attempt += 1
+                logger.info(
+                    "retrying %s %s after %s (attempt %d, %.2fs)",
+                    spec.method,
+                    spec.path,
+                    response.status_code,
+                    attempt,
+                    delay,
+                )
+                await anyio.sleep(delay)
+
+    def _transport_error(self, exc: httpx.HTTPError, request_id: str) -> ConsoleError:
+        if isinstance(exc, httpx.TimeoutException):
+            return ConsoleTimeoutError(f"The Console did not answer within {self.timeout:g}s", request_id=request_id)
+        return ConsoleConnectionError(
+            f"Could not reach the Console at {self.base_url} ({type(exc).__name__})", request_id=request_id
+        )
+
+    def _may_retry_exception(self, spec: RequestSpec, exc: httpx.HTTPError, attempt: int) -> bool:
+        if attempt >= self.retry.max_retries or not isinstance(exc, httpx.TransportError):
+            return False
+        if spec.replay == "safe":
+            return True
+        never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        return spec.replay == "connect_only" and never_sent
+
+    def _retry_delay(
+        self, spec: RequestSpec, response: httpx.Response, error: ConsoleError, attempt: int
+    ) -> float | None:
+        """Seconds to wait before retrying this answer, or None to give up."""
+        if attempt >= self.retry.max_retries:
+            return None
+        status = response.status_code
+        if status == 429 and spec.replay != "never":
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after is None:
+                return self._backoff(attempt + 1)
+            return retry_after if retry_after <= self.retry.retry_after_cap else None
+        if spec.replay != "safe":
+            return None
+        if status in _RETRY_STATUSES or (status >= 500 and status != 501):
+            return self._backoff(attempt + 1)
+        if isinstance(error, ConsoleResponseError) and 200 <= status < 300:
+            return self._backoff(attempt + 1)
+        return None
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.retry.backoff_max, self.retry.backoff_base * (2 ** (attempt - 1)))
+        return self._random.uniform(ceiling / 2, ceiling)
+
+    async def _sleep_backoff(self, attempt: int, spec: RequestSpec, *, reason: str) -> None:
+        delay = self._backoff(attempt)
+        logger.info("retrying %s %s after %s (attempt %d, %.2fs)", spec.method, spec.path, reason, attempt, delay)
+        await anyio.sleep(delay)
+
+    def _log(self, spec: RequestSpec, response: httpx.Response, attempt: int, elapsed: float) -> None:
+        logger.debug(
+            "%s %s -> %s in %.0fms (attempt %d, request %s)",
+            spec.method,
+            spec.path,
+            response.status_code,
+            elapsed * 1000,
+            attempt + 1,
+            response.headers.get("x-request-id"),
+        )
+
+    def unwrap(self, spec: RequestSpec, response: httpx.Response, sent_request_id: str) -> Result[Any]:
+        request_id = response.headers.get("x-request-id") or sent_request_id
+        status = response.status_code
+        rate_limit = _rate_limit(response.headers)
+        body = self._json_or_none(response)
+        if 200 <= status < 300:
+            if not response.content and (status == 204 or spec.allow_empty):
+                return Result(None, request_id, None, rate_limit, status)
+            if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+                raise ConsoleResponseError(
+                    f"The Console answered {status} with a body that is not its JSON envelope "
+                    f"({self._describe(response)})",
+                    status=status,
+                    request_id=request_id,
+                )
+            return Result(body.get("data"), request_id, PageMeta.from_json(body.get("meta")), rate_limit, status)
+        if not isinstance(body, dict) or ("code" not in body and "statusCode" not in body):
+            raise ConsoleResponseError(
+                f"The Console answered {status} with a body that is not its error envelope "
+                f"({self._describe(response)})",
+                status=status,
+                request_id=request_id,
+            )
+        code = str(body.get("code") or "")
+        raw_message = body.get("message")
+        field_errors = parse_field_errors(raw_message, body.get("errors"))
+        if isinstance(raw_message, list):
+            message = "; ".join(str(item) for item in raw_message) or "Validation failed"
+        else:
+            message = str(raw_message or body.get("error") or f"HTTP {status}")
+        error_class = error_class_for(status, code)
+        raise error_class(
+            message,
+            status=status,
+            code=code or f"http_{status}",
+            request_id=str(body.get("request_id") or request_id),
+            field_errors=field_errors,
+            retry_after=_retry_after(response.headers),
+            rate_limit=rate_limit,
+        )
+
+    @staticmethod
+    def _json_or_none(response: httpx.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _describe(response: httpx.Response) -> str:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        return f"{kind}, {len(response.content)} bytes"
