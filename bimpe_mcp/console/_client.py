@@ -16,7 +16,7 @@ import pydantic
 from pydantic import TypeAdapter
 
 from bimpe_mcp.console import _models as m
-from bimpe_mcp.console._errors import ConsoleResponseError
+from bimpe_mcp.console._errors import ConsoleError, ConsoleResponseError
 from bimpe_mcp.console._transport import ConsoleTransport, PageMeta, Replay, RequestSpec, Result
 
 __all__ = ["ConsoleClient", "ListQuery", "PageWalk"]
@@ -77,10 +77,6 @@ async def walk_pages(
         page += 1
 
 
-def _key(idempotency_key: str | None) -> str:
-    return idempotency_key or str(uuid.uuid4())
-
-
 class _Area:
     def __init__(self, client: ConsoleClient) -> None:
         self._client = client
@@ -103,7 +99,7 @@ class _Area:
             path,
             params=params,
             json=json,
-            idempotency_key=_key(idempotency_key) if write else None,
+            idempotency_key=(idempotency_key or self._client.next_idempotency_key()) if write else None,
             replay=replay,
             allow_empty=method == "DELETE",
         )
@@ -376,9 +372,12 @@ def _adapter(shape: Any) -> TypeAdapter[Any]:
 class ConsoleClient:
     """Every Console endpoint as a typed async method, for one API key."""
 
-    def __init__(self, transport: ConsoleTransport, api_key: str) -> None:
+    def __init__(self, transport: ConsoleTransport, api_key: str, *, idempotency_prefix: str | None = None) -> None:
         self.transport = transport
         self.api_key = api_key
+        self.idempotency_prefix = idempotency_prefix
+        self.request_ids: list[str] = []
+        self._writes = 0
         self.agents = Agents(self)
         self.knowledge_bases = KnowledgeBases(self)
         self.integrations = Integrations(self)
@@ -390,9 +389,27 @@ class ConsoleClient:
     def __repr__(self) -> str:
         return f"ConsoleClient(base_url={self.transport.base_url!r}, api_key='********')"
 
+    def next_idempotency_key(self) -> str:
+        """A fresh key, or with a prefix `<prefix>-<n>` for the n-th write: the same calls retried
+        with the same prefix replay instead of writing twice."""
+        self._writes += 1
+        if self.idempotency_prefix:
+            return f"{self.idempotency_prefix}-{self._writes}"
+        return str(uuid.uuid4())
+
     async def send(self, spec: RequestSpec, shape: Any, *, request_id: str | None = None) -> Result[Any]:
-        """Send one request and validate its `data` against `shape` (None: no data expected)."""
-        result = await self.transport.request(spec, api_key=self.api_key, request_id=request_id)
+        """Send one request and validate its `data` against `shape` (None: no data expected).
+
+        Every request id, of answers and of errors alike, is kept in `request_ids`.
+        """
+        try:
+            result = await self.transport.request(spec, api_key=self.api_key, request_id=request_id)
+        except ConsoleError as error:
+            if error.request_id:
+                self.request_ids.append(error.request_id)
+            raise
+        if result.request_id:
+            self.request_ids.append(result.request_id)
         if shape is None:
             return result
         try:

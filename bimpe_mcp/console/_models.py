@@ -73,6 +73,7 @@ __all__ = [
     "Workflow",
     "WorkflowCreate",
     "WorkflowUpdate",
+    "secret_values",
 ]
 
 
@@ -95,11 +96,12 @@ class RequestModel(BaseModel):
         """The JSON body of a PATCH: only what the caller set, explicit nulls kept."""
         return self.model_dump(mode="json", exclude_unset=True)
 
-    def secret_values(self) -> list[str]:
-        """Every secret this request carries, so callers can scrub echoes of them."""
-        found: list[str] = []
-        _collect_secrets(self, found)
-        return found
+
+def secret_values(model: BaseModel) -> list[str]:
+    """Every secret a model carries, at any depth, so callers can scrub echoes of them."""
+    found: list[str] = []
+    _collect_secrets(model, found)
+    return found
 
 
 def _collect_secrets(value: Any, found: list[str]) -> None:

@@ -17,6 +17,8 @@ class Connector:
     actions: tuple[tuple[str, str, str, bool], ...]  # action_name, description, category, needs approval
 
 
+PLANS = {"starter": {"integrations": 10, "agents": 25}, "free": {"integrations": 2, "agents": 1}}
+
 _KEYS = (
     ("public_key", "Public key", "string", True),
     ("secret_key", "Secret key", "password", True),

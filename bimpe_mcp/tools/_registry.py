@@ -1,0 +1,403 @@
+"""Turn `ToolSpec`s into MCP tools: selection, schemas, confirmation, errors and secrets.
+
+Selection order (`select_tools`): toolsets, then read-only (drops every spec whose
+`read_only` hint is false), then agent scoping (drops the tools that reach beyond one
+agent). The catalog order is kept, so `tools/list` is stable.
+
+Every call goes: argument check (middleware, so a bad argument gets a readable error
+naming the field) → confirmation for destructive tools → the spec's runner with a
+per-call `ConsoleClient` → a structured result, or an `isError` result naming the
+operation, status, code, request id and the fix. Secrets never leave: results, errors
+and progress messages pass through a `Redactor` that knows the call's secret values.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import pydantic
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import Context, Elicit, Resolve
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from bimpe_mcp._metrics import Metrics
+from bimpe_mcp._redact import Redactor
+from bimpe_mcp.console import (
+    ConsoleAPIError,
+    ConsoleClient,
+    ConsoleConnectionError,
+    ConsoleError,
+    ConsoleResponseError,
+    ConsoleTransport,
+    PermissionDeniedError,
+    RateLimitError,
+)
+from bimpe_mcp.console._models import secret_values
+from bimpe_mcp.tools._runtime import Limits, ToolCall
+from bimpe_mcp.tools._spec import ToolSpec, Traced
+
+__all__ = ["Backend", "build_tools", "select_tools"]
+
+logger = logging.getLogger("bimpe_mcp.tools")
+
+_SCOPE_ESCAPING_TOOLS = frozenset({"list_agents", "create_agent"})
+"""Tools that act beyond a single agent, hidden when the server is scoped to one."""
+
+
+def select_tools(
+    catalog: Sequence[ToolSpec],
+    *,
+    toolsets: Sequence[str] | None = None,
+    read_only: bool = False,
+    agent_id: str | None = None,
+) -> list[ToolSpec]:
+    """The specs a server with these settings exposes, in catalog order."""
+    wanted = set(toolsets) if toolsets else None
+    return [
+        spec
+        for spec in catalog
+        if (wanted is None or spec.toolset in wanted)
+        and (spec.read_only or not read_only)
+        and not (agent_id and spec.name in _SCOPE_ESCAPING_TOOLS)
+    ]
+
+
+@dataclass
+class Backend:
+    """What every tool call needs from the server: the pool, the default key and the limits."""
+
+    transport: ConsoleTransport
+    api_key: str | None
+    agent_id: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def api_key_for(self, ctx: Context[Any, Any]) -> str | None:
+        """The caller's key: an HTTP request's own header wins over the server's key."""
+        headers = _headers(ctx)
+        if headers:
+            explicit = headers.get("x-bimpe-api-key")
+            if explicit:
+                return explicit.strip()
+            scheme, _, token = (headers.get("authorization") or "").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+        return self.api_key
+
+
+def _headers(ctx: Context[Any, Any]) -> Any:
+    try:
+        return ctx.headers
+    except ValueError:
+        return None
+
+
+class _StrictArgs(ArgModelBase):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, arbitrary_types_allowed=True)
+
+
+class ConfirmForm(BaseModel):
+    confirm: bool = Field(title="Confirm", description="Yes, go ahead.")
+
+
+@dataclass(frozen=True, slots=True)
+class _Confirmed:
+    how: str
+
+
+@dataclass(frozen=True, slots=True)
+class _NotConfirmed:
+    target: str | None
+
+
+@dataclass
+class _BoundTool:
+    spec: ToolSpec
+    arg_model: type[ArgModelBase]
+    output_model: type[BaseModel]
+    injected: dict[str, Any]
+    tool: Tool | None = None
+
+
+def _output_model(spec: ToolSpec) -> type[BaseModel]:
+    if issubclass(spec.output, Traced):
+        return spec.output
+    return create_model(f"{spec.output.__name__}Result", __base__=(spec.output, Traced))
+
+
+def _arg_fields(spec: ToolSpec, injected: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        name: (info.annotation, info) for name, info in spec.params.model_fields.items() if name not in injected
+    }
+    if spec.confirm:
+        fields["confirm"] = (
+            str | None,
+            Field(None, description=f"Set to the {spec.confirm} to confirm without a prompt."),
+        )
+    if not spec.hints.read_only and not spec.hints.idempotent:
+        fields["idempotency_key"] = (
+            str | None,
+            Field(None, max_length=200, description="Reuse the key from a failed call to retry it safely."),
+        )
+    return fields
+
+
+def _describe_invalid(tool_name: str, error: pydantic.ValidationError, valid: Sequence[str]) -> str:
+    problems: list[str] = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            problems.append(f"{where}: not a parameter of {tool_name} (valid: {', '.join(valid)})")
+        elif kind == "missing":
+            problems.append(f"{where}: required")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {message}" if item["loc"] else message)
+    return f"Invalid arguments for {tool_name}: " + "; ".join(problems) + ". Fix them and call again."
+
+
+def _error_result(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+
+def describe_console_error(spec: ToolSpec, error: ConsoleError, idempotency_key: str | None) -> str:
+    """The isError text: what failed, the Console's own words, and what to do next."""
+    request = f" (request {error.request_id})" if error.request_id else ""
+    if isinstance(error, ConsoleAPIError):
+        lines = [f"{spec.name} failed: HTTP {error.status} {error.code}: {error.message}{request}."]
+        lines.extend(f"- {field_error}" for field_error in error.field_errors if field_error.path)
+        if isinstance(error, PermissionDeniedError) and error.missing_scope:
+            lines.append(f"Missing scope: {error.missing_scope}. {error.remediation}")
+        elif isinstance(error, RateLimitError):
+            wait = f"{error.retry_after:g} s" if error.retry_after is not None else "a few seconds"
+            lines.append(f"Rate limited: retry after {wait}.")
+        else:
+            lines.append(f"Fix: {error.remediation}")
+        return "\n".join(lines)
+    if isinstance(error, ConsoleResponseError):
+        text = f"{spec.name} failed: {error.message}{request}. The Console or a proxy in front of it misbehaved."
+    elif isinstance(error, ConsoleConnectionError):
+        text = f"{spec.name} failed: {error.message}{request}. Check BIMPE_BASE_URL and the network."
+    else:
+        text = f"{spec.name} failed: {error.message}{request}."
+    if idempotency_key and not spec.hints.idempotent:
+        text += f" It may have been applied: call again with idempotency_key='{idempotency_key}' to retry safely."
+    else:
+        text += " Retrying is safe."
+    return text
+
+
+def _confirmation_resolver(bound: dict[str, _BoundTool], supports_elicitation: Any) -> Any:
+    """One resolver for every destructive tool: confirm by argument, by asking, or not at all."""
+
+    async def confirm_destructive_action(ctx: Context) -> _Confirmed | _NotConfirmed | Elicit[ConfirmForm]:
+        raw = ctx.request_context.params or {}
+        entry = bound[str(raw.get("name"))]
+        arguments = raw.get("arguments") or {}
+        target_field = entry.spec.confirm or ""
+        target = entry.injected.get(target_field, arguments.get(target_field))
+        if target and arguments.get("confirm") == target:
+            return _Confirmed("argument")
+        if supports_elicitation(ctx):
+            return Elicit(f"{entry.spec.title} {target}? This cannot be undone.", ConfirmForm)
+        return _NotConfirmed(target)
+
+    return confirm_destructive_action
+
+
+def _client_supports_elicitation(ctx: Context[Any, Any]) -> bool:
+    capabilities = ctx.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+def _confirmation_refusal(spec: ToolSpec, outcome: Any) -> str | None:
+    """None when confirmed; otherwise the isError text saying how to confirm."""
+    data = getattr(outcome, "data", None)
+    if isinstance(data, _Confirmed) or (isinstance(data, ConfirmForm) and data.confirm):
+        return None
+    how = f"pass confirm equal to the {spec.confirm}"
+    if isinstance(data, _NotConfirmed):
+        target = f" ('{data.target}')" if data.target else ""
+        return f"{spec.name} needs confirmation: nothing was sent. To go ahead, {how}{target}."
+    return f"{spec.name} was not confirmed by the user: nothing was sent. To go ahead anyway, {how}."
+
+
+class ToolFactory:
+    """Builds the MCP `Tool` objects and the argument-checking middleware for one server."""
+
+    def __init__(self, specs: Sequence[ToolSpec], backend: Backend) -> None:
+        self.backend = backend
+        self.bound: dict[str, _BoundTool] = {}
+        for spec in specs:
+            injected = (
+                {"agent_id": backend.agent_id} if backend.agent_id and "agent_id" in spec.params.model_fields else {}
+            )
+            arg_model = create_model(spec.name, __base__=_StrictArgs, **_arg_fields(spec, injected))
+            self.bound[spec.name] = _BoundTool(spec, arg_model, _output_model(spec), injected)
+        self._resolver = _confirmation_resolver(self.bound, _client_supports_elicitation)
+        for entry in self.bound.values():
+            entry.tool = self._tool(entry)
+
+    @property
+    def tools(self) -> list[Tool]:
+        return [entry.tool for entry in self.bound.values() if entry.tool is not None]
+
+    def _tool(self, entry: _BoundTool) -> Tool:
+        spec = entry.spec
+        handler = self._handler(entry)
+        parameters = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any)
+            for name in entry.arg_model.model_fields
+        ]
+        parameters.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
+        annotations: dict[str, Any] = {name: Any for name in entry.arg_model.model_fields}
+        annotations["ctx"] = Context
+        if spec.confirm:
+            confirmation = Annotated[Any, Resolve(self._resolver)]
+            parameters.append(
+                inspect.Parameter("confirmation", inspect.Parameter.KEYWORD_ONLY, annotation=confirmation)
+            )
+            annotations["confirmation"] = confirmation
+        returns = Annotated[CallToolResult, entry.output_model]
+        annotations["return"] = returns
+        handler.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
+        handler.__annotations__ = annotations
+        hints = spec.hints
+        tool = Tool.from_function(
+            handler,
+            name=spec.name,
+            title=spec.title,
+            description=spec.description,
+            annotations=ToolAnnotations(
+                title=spec.title,
+                read_only_hint=hints.read_only,
+                destructive_hint=hints.destructive,
+                idempotent_hint=hints.idempotent,
+                open_world_hint=hints.open_world,
+            ),
+            meta={"toolset": spec.toolset},
+            structured_output=True,
+        )
+        tool.fn_metadata.arg_model = entry.arg_model
+        tool.parameters = entry.arg_model.model_json_schema()
+        return tool
+
+    def _handler(self, entry: _BoundTool) -> Any:
+        spec, backend = entry.spec, self.backend
+
+        async def handler(ctx: Context, confirmation: Any = None, **arguments: Any) -> CallToolResult:
+            started = time.monotonic()
+            idempotency_key = arguments.pop("idempotency_key", None)
+            given = _given(arguments, ctx.request_context.params)
+            try:
+                params = spec.params.model_validate({**given, **entry.injected})
+            except pydantic.ValidationError as error:
+                return self._finish(spec, _error_result(_describe_invalid(spec.name, error, [])), started)
+            redactor = Redactor(secret_values(params))
+            if spec.confirm and (refusal := _confirmation_refusal(spec, confirmation)):
+                return self._finish(spec, _error_result(refusal), started)
+            api_key = backend.api_key_for(ctx)
+            if not api_key:
+                text = (
+                    f"{spec.name} failed: no BimpeAI API key. Set BIMPE_API_KEY for the server, "
+                    "or send 'Authorization: Bearer sk_…' with each HTTP request."
+                )
+                return self._finish(spec, _error_result(text), started)
+            redactor = redactor.with_secrets([api_key])
+            writes_need_key = not spec.hints.read_only and not spec.hints.idempotent
+            prefix = idempotency_key or (uuid.uuid4().hex[:16] if writes_need_key else None)
+            client = ConsoleClient(backend.transport, api_key, idempotency_prefix=prefix)
+
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                await ctx.report_progress(done, total, redactor.text(message) if message else None)
+
+            try:
+                value = await spec.run(ToolCall(params, client, progress, backend.limits))
+                result = self._success(entry, value, client, redactor)
+            except ConsoleError as error:
+                text = redactor.text(describe_console_error(spec, error, prefix))
+                result = _error_result(text)
+            except Exception:
+                reference = f"mcp-{ctx.request_id}"
+                logger.exception("%s raised unexpectedly (%s)", spec.name, reference)
+                ids = ", ".join(client.request_ids) or "none"
+                text = (
+                    f"{spec.name} failed unexpectedly ({reference}; Console requests: {ids}). "
+                    "The details are in the server log; the server keeps serving."
+                )
+                result = _error_result(text)
+            return self._finish(spec, result, started, client.request_ids)
+
+        handler.__name__ = spec.name
+        return handler
+
+    def _success(self, entry: _BoundTool, value: Any, client: ConsoleClient, redactor: Redactor) -> CallToolResult:
+        data = getattr(value, "data", value)
+        if isinstance(data, BaseModel):
+            data = data.model_dump(mode="json")
+        data = dict(data or {})
+        data["request_ids"] = list(client.request_ids)
+        data["request_id"] = client.request_ids[-1] if client.request_ids else None
+        structured = redactor.data(entry.output_model.model_validate(data).model_dump(mode="json"))
+        text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+    def _finish(
+        self, spec: ToolSpec, result: CallToolResult, started: float, request_ids: Sequence[str] = ()
+    ) -> CallToolResult:
+        elapsed = time.monotonic() - started
+        outcome = "error" if result.is_error else "ok"
+        self.backend.metrics.record_tool(spec.name, outcome, elapsed)
+        logger.info(
+            "tool %s %s in %.0fms (console requests: %s)",
+            spec.name,
+            outcome,
+            elapsed * 1000,
+            ", ".join(request_ids) or "none",
+        )
+        return result
+
+    async def check_arguments(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """Middleware: reject bad `tools/call` arguments with an error that names the field and the rule."""
+        if ctx.method != "tools/call" or not ctx.params:
+            return await call_next(ctx)
+        entry = self.bound.get(str(ctx.params.get("name")))
+        if entry is None or entry.tool is None:
+            return await call_next(ctx)
+        arguments = ctx.params.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            return _error_result(f"Invalid arguments for {entry.spec.name}: arguments must be an object.")
+        arguments = entry.tool.fn_metadata.pre_parse_json(dict(arguments))
+        valid = list(entry.arg_model.model_fields)
+        try:
+            checked = entry.arg_model.model_validate(arguments).model_dump_one_level()
+            entry.spec.params.model_validate({**_given(checked, ctx.params), **entry.injected})
+        except pydantic.ValidationError as error:
+            self.backend.metrics.record_tool(entry.spec.name, "invalid", 0.0)
+            return _error_result(_describe_invalid(entry.spec.name, error, valid))
+        return await call_next(ctx)
+
+
+def _given(validated: dict[str, Any], raw_params: Any) -> dict[str, Any]:
+    """The validated values of the arguments the caller actually sent, explicit nulls included."""
+    sent = (raw_params or {}).get("arguments") or {}
+    return {name: value for name, value in validated.items() if name in sent and name not in _CONTROL_ARGUMENTS}
+
+
+_CONTROL_ARGUMENTS = frozenset({"confirm", "idempotency_key"})
+
+
+def build_tools(specs: Sequence[ToolSpec], backend: Backend) -> ToolFactory:
+    return ToolFactory(specs, backend)

@@ -1,0 +1,158 @@
+"""[conversations] Conversations, messages, the AI pause switch and live message streams."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from bimpe_mcp.console import MessageStream, wait_for_messages
+from bimpe_mcp.console import models as m
+from bimpe_mcp.tools._runtime import ToolCall, paged, request_body
+from bimpe_mcp.tools._spec import READ, UPDATE, WRITE, AgentRef, Page, Paging, ToolSpec, Traced
+
+ConversationChannel = Literal["whatsapp", "webchat", "telephony", "test_whatsapp", "test_webchat", "test_telephony"]
+
+
+class ListConversations(AgentRef, Paging):
+    channel: ConversationChannel | None = Field(None, description="Only this channel; test_* are test chats.")
+    is_test_channel: bool | None = Field(None, description="Only test (true) or real (false) chats.")
+    is_ai_chat_paused: bool | None = Field(None, description="Only chats where the AI is paused (true).")
+    needs_attention: bool | None = Field(None, description="Only chats flagged for a human (true).")
+
+
+class ConversationRef(AgentRef):
+    conversation_id: str = Field(min_length=1, description="Conversation id (list_conversations).")
+
+
+class ListMessages(ConversationRef, Paging):
+    pass
+
+
+class SendMessage(AgentRef, m.MessageSend):
+    conversation_id: str | None = Field(None, description="Reply in this conversation.")
+    channel_type: m.ChannelType | None = Field(None, description="Or start one: channel to write on.")
+    channel_user_id: str | None = Field(None, description="Recipient address on that channel.")
+    channel_username: str | None = Field(None, description="Recipient display name.")
+
+    @model_validator(mode="after")
+    def _has_destination(self) -> SendMessage:
+        if not self.conversation_id and not (self.channel_type and self.channel_user_id):
+            raise ValueError("give conversation_id, or channel_type and channel_user_id")
+        return self
+
+
+class SetConversationAi(ConversationRef, m.AiStatusUpdate):
+    pass
+
+
+class WaitForMessages(ConversationRef):
+    count: int = Field(1, ge=1, le=100, description="Stop after this many new messages.")
+    timeout_s: float = Field(30, gt=0, le=300, description="Stop after this many seconds.")
+    after: str | None = Field(None, description="Also return messages after this message id or ISO time.")
+
+
+class Messages(Traced):
+    messages: list[m.Message]
+    timed_out: bool = Field(description="true if the timeout hit before count messages arrived.")
+
+
+async def _send_message(call: ToolCall[SendMessage]) -> Any:
+    p = call.params
+    if p.conversation_id:
+        body = request_body(p, m.MessageSend)
+        return await call.client.conversations.send_message(p.agent_id, p.conversation_id, body)
+    return await call.client.conversations.create_message(p.agent_id, request_body(p, m.MessageCreate))
+
+
+async def _wait_for_messages(call: ToolCall[WaitForMessages]) -> Messages:
+    p = call.params
+
+    async def report(message: m.Message, received: int) -> None:
+        await call.progress(received, p.count, f"{received} of {p.count} messages ({message.role})")
+
+    stream = MessageStream(call.client, p.agent_id, p.conversation_id, after=p.after)
+    waited = await wait_for_messages(
+        stream, count=p.count, timeout=min(p.timeout_s, call.limits.max_wait_s), on_message=report
+    )
+    return Messages(messages=waited.messages, timed_out=waited.timed_out)
+
+
+TOOLS = (
+    ToolSpec(
+        "list_conversations",
+        "conversations",
+        "List conversations",
+        "The agent's conversations, filterable by channel, test flag, AI pause and needs_attention.",
+        ListConversations,
+        Page[m.Conversation],
+        paged(
+            lambda call, query: call.client.conversations.list(
+                call.params.agent_id,
+                query,
+                channel=call.params.channel,
+                is_test_channel=call.params.is_test_channel,
+                is_ai_chat_paused=call.params.is_ai_chat_paused,
+                needs_attention=call.params.needs_attention,
+            )
+        ),
+        READ,
+    ),
+    ToolSpec(
+        "get_conversation",
+        "conversations",
+        "Get conversation",
+        "One conversation with the contact's name, email and phone number.",
+        ConversationRef,
+        m.ConversationDetail,
+        lambda call: call.client.conversations.get(call.params.agent_id, call.params.conversation_id),
+        READ,
+    ),
+    ToolSpec(
+        "list_messages",
+        "conversations",
+        "List messages",
+        "Messages of one conversation.",
+        ListMessages,
+        Page[m.Message],
+        paged(
+            lambda call, query: call.client.conversations.list_messages(
+                call.params.agent_id, call.params.conversation_id, query
+            )
+        ),
+        READ,
+    ),
+    ToolSpec(
+        "send_message",
+        "conversations",
+        "Send message",
+        "Send a message to a real contact: into conversation_id, or to channel_type + channel_user_id. "
+        "For tests use send_test_message.",
+        SendMessage,
+        m.Message,
+        _send_message,
+        WRITE.reaching_out(),
+    ),
+    ToolSpec(
+        "set_conversation_ai",
+        "conversations",
+        "Pause or resume AI",
+        "Pause the AI in a conversation so a human can take over (is_ai_chat_paused=true), or resume it.",
+        SetConversationAi,
+        m.AiStatus,
+        lambda call: call.client.conversations.set_ai_status(
+            call.params.agent_id, call.params.conversation_id, request_body(call.params, m.AiStatusUpdate)
+        ),
+        UPDATE,
+    ),
+    ToolSpec(
+        "wait_for_messages",
+        "conversations",
+        "Wait for messages",
+        "Stream new messages of a conversation until count arrive or timeout_s passes, reporting progress.",
+        WaitForMessages,
+        Messages,
+        _wait_for_messages,
+        READ,
+    ),
+)

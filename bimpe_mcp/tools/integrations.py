@@ -1,0 +1,291 @@
+"""[integrations] First-party connectors, custom HTTP APIs, MCP servers and Pipedream apps."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from bimpe_mcp.console import Result
+from bimpe_mcp.console import models as m
+from bimpe_mcp.tools._runtime import ToolCall, deleting, listed, request_body
+from bimpe_mcp.tools._spec import DELETE, READ, UPDATE, WRITE, AgentRef, Deleted, Page, ToolSpec, Traced
+
+Family = Literal["bimpeai", "custom_api", "mcp_server", "pipedream"]
+_BIMPEAI_TYPES = {"bumpa", "google_calendar", "google_sheets", "paystack", "stripe"}
+
+
+class ListIntegrations(AgentRef):
+    family: Family | None = Field(None, description="Only this family; omit for everything connected.")
+
+
+class IntegrationRef(AgentRef):
+    integration_id: str = Field(min_length=1, description="Integration id (list_integrations).")
+
+
+class Disconnect(IntegrationRef):
+    family: Family = Field(description="Family the integration belongs to.")
+
+
+class ToolRef(IntegrationRef):
+    tool_id: str = Field(min_length=1, description="Tool id (list_custom_api_tools).")
+
+
+class ConfigureBimpeai(AgentRef, m.BimpeaiConfigure):
+    pass
+
+
+class ConfigureCustomApi(AgentRef, m.CustomApiConfigure):
+    pass
+
+
+class AddCustomApiTool(IntegrationRef, m.CustomApiToolCreate):
+    pass
+
+
+class ConfigureMcpServer(AgentRef, m.McpServerConfigure):
+    pass
+
+
+class ConfigurePipedream(AgentRef, m.PipedreamConfigure):
+    pass
+
+
+class IntegrationItem(BaseModel):
+    """One integration in any family, in one shape."""
+
+    id: str | None = None
+    family: str | None = None
+    type: str
+    name: str
+    status: str | None = None
+    is_connected: bool | None = None
+    config: dict[str, Any] = Field(default_factory=dict, description="Non-secret settings.")
+    actions: list[m.IntegrationAction] = Field(default_factory=list)
+
+
+class Configured(Traced):
+    id: str | None = Field(None, description="Integration id, when the Console returns one.")
+    success: bool | None = None
+    channel_id: str | None = None
+    onboarding_url: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict, description="Non-secret settings.")
+    next_step: str = Field(description="What to do next.")
+
+
+def _family_of(kind: str) -> str | None:
+    if kind in _BIMPEAI_TYPES:
+        return "bimpeai"
+    return kind if kind in ("custom_api", "mcp_server", "pipedream") else None
+
+
+def _item(family: str, raw: BaseModel) -> IntegrationItem:
+    if isinstance(raw, m.Integration | m.BimpeaiIntegration):
+        data = raw.model_dump()
+        data.setdefault("actions", [])
+        return IntegrationItem(family=_family_of(raw.type) or family, **data)
+    config: dict[str, Any] = raw.config.model_dump(exclude_none=True)  # type: ignore[attr-defined]
+    name = config.get("name") or config.get("app_name") or config.get("app_slug") or family
+    return IntegrationItem(id=raw.id, family=family, type=family, name=name, config=config)  # type: ignore[attr-defined]
+
+
+async def _list_integrations(call: ToolCall[ListIntegrations]) -> dict[str, Any]:
+    agent_id, family = call.params.agent_id, call.params.family
+    if family is None:
+        result: Result[list[Any]] = await call.client.agents.integrations(agent_id)
+    else:
+        result = await call.client.integrations.list(agent_id, family)
+    items = [_item(family or "", raw) for raw in result.data]
+    return {"items": items, "page": 1, "total_count": len(items), "has_next_page": False}
+
+
+async def _configure_bimpeai(call: ToolCall[ConfigureBimpeai]) -> Configured:
+    body = request_body(call.params, m.BimpeaiConfigure)
+    data = (await call.client.integrations.configure_bimpeai(call.params.agent_id, body)).data
+    if data.onboarding_url:
+        step = f"Open onboarding_url to finish connecting {body.type} in the Console; it stays pending until then."
+    else:
+        step = f"{body.type} is connected: list_agent_actions shows its actions."
+    return Configured(
+        success=data.success, channel_id=data.channel_id, onboarding_url=data.onboarding_url, next_step=step
+    )
+
+
+async def _configure_custom_api(call: ToolCall[ConfigureCustomApi]) -> Configured:
+    body = request_body(call.params, m.CustomApiConfigure)
+    data = (await call.client.integrations.configure_custom_api(call.params.agent_id, body)).data
+    step = f"Add callable endpoints with add_custom_api_tool(integration_id='{data.id}')."
+    return Configured(id=data.id, config=data.config.model_dump(exclude_none=True), next_step=step)
+
+
+async def _configure_mcp_server(call: ToolCall[ConfigureMcpServer]) -> Configured:
+    body = request_body(call.params, m.McpServerConfigure)
+    data = (await call.client.integrations.configure_mcp_server(call.params.agent_id, body)).data
+    step = f"Run discover_mcp_server_tools(integration_id='{data.id}'), then test_mcp_server."
+    return Configured(id=data.id, config=data.config.model_dump(exclude_none=True), next_step=step)
+
+
+async def _configure_pipedream(call: ToolCall[ConfigurePipedream]) -> Configured:
+    body = request_body(call.params, m.PipedreamConfigure)
+    data = (await call.client.integrations.configure_pipedream(call.params.agent_id, body)).data
+    step = "Open onboarding_url to authorise the app in the Console."
+    return Configured(onboarding_url=data.onboarding_url, next_step=step)
+
+
+async def _discover(call: ToolCall[IntegrationRef]) -> Result[m.DiscoverResult]:
+    await call.progress(0, 1, "Asking the MCP server for its tools")
+    result = await call.client.integrations.discover_mcp_server(call.params.agent_id, call.params.integration_id)
+    found = result.data
+    await call.progress(1, 1, f"Discovered {found.discovered} tools ({found.created} new, {found.disabled} disabled)")
+    return result
+
+
+def _disconnect(call: ToolCall[Disconnect]) -> Any:
+    p = call.params
+    return call.client.integrations.disconnect(p.agent_id, p.family, p.integration_id)
+
+
+TOOLS = (
+    ToolSpec(
+        "list_integrations",
+        "integrations",
+        "List integrations",
+        "Without family: everything connected to the agent, with actions. With family: that family's "
+        "integrations and their ids.",
+        ListIntegrations,
+        Page[IntegrationItem],
+        _list_integrations,
+        READ,
+    ),
+    ToolSpec(
+        "configure_bimpeai_integration",
+        "integrations",
+        "Connect first-party service",
+        "Connect stripe or paystack (public_key, secret_key, currency), bumpa (token), or google_calendar/"
+        "google_sheets (returns onboarding_url for OAuth). Reconfiguring a type updates it.",
+        ConfigureBimpeai,
+        Configured,
+        _configure_bimpeai,
+        UPDATE.reaching_out(),
+    ),
+    ToolSpec(
+        "configure_custom_api",
+        "integrations",
+        "Connect custom API",
+        "Register an HTTP API the agent can call (base_url, auth). Needs a workflow on the agent. "
+        "Then add endpoints with add_custom_api_tool.",
+        ConfigureCustomApi,
+        Configured,
+        _configure_custom_api,
+        UPDATE,
+    ),
+    ToolSpec(
+        "add_custom_api_tool",
+        "integrations",
+        "Add custom API tool",
+        "Add one callable endpoint (name, http_method, url_template, params) to a custom API integration.",
+        AddCustomApiTool,
+        m.IntegrationTool,
+        lambda call: call.client.integrations.add_custom_api_tool(
+            call.params.agent_id, call.params.integration_id, request_body(call.params, m.CustomApiToolCreate)
+        ),
+        WRITE,
+    ),
+    ToolSpec(
+        "list_custom_api_tools",
+        "integrations",
+        "List custom API tools",
+        "The endpoints defined on a custom API integration.",
+        IntegrationRef,
+        Page[m.IntegrationTool],
+        listed(
+            lambda call: call.client.integrations.list_custom_api_tools(
+                call.params.agent_id, call.params.integration_id
+            )
+        ),
+        READ,
+    ),
+    ToolSpec(
+        "delete_custom_api_tool",
+        "integrations",
+        "Delete custom API tool",
+        "Remove one endpoint from a custom API integration.",
+        ToolRef,
+        Deleted,
+        deleting(
+            "tool_id",
+            lambda call: call.client.integrations.delete_custom_api_tool(
+                call.params.agent_id, call.params.integration_id, call.params.tool_id
+            ),
+        ),
+        DELETE,
+        confirm="tool_id",
+    ),
+    ToolSpec(
+        "configure_mcp_server",
+        "integrations",
+        "Connect MCP server",
+        "Register a remote MCP server (server_url, transport, auth). Needs a workflow on the agent. "
+        "Then discover_mcp_server_tools and test_mcp_server.",
+        ConfigureMcpServer,
+        Configured,
+        _configure_mcp_server,
+        UPDATE,
+    ),
+    ToolSpec(
+        "discover_mcp_server_tools",
+        "integrations",
+        "Discover MCP server tools",
+        "Fetch the MCP server's tools into agent actions. Returns discovered/created/updated/disabled counts.",
+        IntegrationRef,
+        m.DiscoverResult,
+        _discover,
+        UPDATE.reaching_out(),
+    ),
+    ToolSpec(
+        "test_mcp_server",
+        "integrations",
+        "Test MCP server",
+        "Check that BimpeAI can reach the MCP server. Returns success and tools_count.",
+        IntegrationRef,
+        m.McpTestResult,
+        lambda call: call.client.integrations.test_mcp_server(call.params.agent_id, call.params.integration_id),
+        READ.reaching_out(),
+    ),
+    ToolSpec(
+        "list_mcp_server_tools",
+        "integrations",
+        "List MCP server tools",
+        "The tools discovered on an MCP server integration, with is_enabled.",
+        IntegrationRef,
+        Page[m.IntegrationTool],
+        listed(
+            lambda call: call.client.integrations.list_mcp_server_tools(
+                call.params.agent_id, call.params.integration_id
+            )
+        ),
+        READ,
+    ),
+    ToolSpec(
+        "configure_pipedream_app",
+        "integrations",
+        "Connect Pipedream app",
+        "Start connecting a Pipedream app (app_slug, e.g. google-sheets). Returns onboarding_url for OAuth. "
+        "Needs a workflow on the agent.",
+        ConfigurePipedream,
+        Configured,
+        _configure_pipedream,
+        UPDATE.reaching_out(),
+    ),
+    ToolSpec(
+        "disconnect_integration",
+        "integrations",
+        "Disconnect integration",
+        "Remove an integration (any family) and its actions from the agent.",
+        Disconnect,
+        Deleted,
+        deleting("integration_id", _disconnect),
+        DELETE,
+        confirm="integration_id",
+    ),
+)
