@@ -46,9 +46,7 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
     Setting(
         "stateless", "--stateless", "BIMPE_STATELESS", "false", "HTTP without sessions, for replicas behind a balancer."
     ),
-    Setting(
-        "state_key", "", "BIMPE_STATE_KEY", "", "Shared secret sealing confirmation state across HTTP replicas."
-    ),
+    Setting("state_key", "", "BIMPE_STATE_KEY", "", "Shared secret sealing confirmation state across HTTP replicas."),
     Setting("log_level", "--log-level", "BIMPE_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR (stderr)."),
     Setting("log_json", "--log-json", "BIMPE_LOG_JSON", "false", "Log one JSON object per line."),
 )
@@ -96,7 +94,9 @@ class Settings:
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
-        return f"Settings(api_key={key}, base_url={self.base_url!r}, toolsets={self.toolsets!r}, sandbox={self.sandbox})"
+        return (
+            f"Settings(api_key={key}, base_url={self.base_url!r}, toolsets={self.toolsets!r}, sandbox={self.sandbox})"
+        )
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -116,7 +116,9 @@ class Settings:
             toolsets = TOOLSET_IDS
         unknown = [t for t in toolsets if t not in TOOLSET_IDS]
         if unknown:
-            raise SettingsError(f"{label['toolsets']}: unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSET_IDS)}")
+            raise SettingsError(
+                f"{label['toolsets']}: unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSET_IDS)}"
+            )
         transport = raw["transport"].strip().lower()
         if transport not in ("stdio", "http"):
             raise SettingsError(f"{label['transport']} must be stdio or http, not {raw['transport']!r}")

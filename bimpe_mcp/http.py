@@ -1,0 +1,79 @@
+"""The streamable HTTP service: `/mcp`, `/healthz` and `/metrics`.
+
+Many teams share one deployment: each MCP request carries its team's key in
+`Authorization: Bearer sk_…` (or `X-Bimpe-Api-Key`), and tool calls use that key. A
+server started with BIMPE_API_KEY (or --sandbox) uses its own key for requests without
+one. Behind a load balancer, run replicas `--stateless` with a shared BIMPE_STATE_KEY so
+any replica can finish a confirmation another one started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bimpe_mcp import __version__
+from bimpe_mcp.server import BimpeServer
+from bimpe_mcp.settings import Settings
+
+__all__ = ["create_app"]
+
+
+class RequireApiKey:
+    """Answer 401 to MCP requests that bring no key when the server has none of its own."""
+
+    def __init__(self, app: ASGIApp, *, server_has_key: bool) -> None:
+        self.app = app
+        self.server_has_key = server_has_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.server_has_key and scope["path"].startswith("/mcp"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            if not headers.get("x-bimpe-api-key") and not (scheme.lower() == "bearer" and token.strip()):
+                body = {
+                    "error": "api_key_missing",
+                    "message": "Send your BimpeAI team key as 'Authorization: Bearer sk_…' or 'X-Bimpe-Api-Key'.",
+                }
+                response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(server: BimpeServer, settings: Settings) -> Starlette:
+    """The ASGI app for `server`; closing it closes the Console connection pool."""
+    mcp_app = server.mcp.streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=settings.stateless, host=settings.host
+    )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__, "tools": len(server.tools.tools)})
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(server.backend.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with server.mcp.session_manager.run():
+            try:
+                yield
+            finally:
+                await server.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Mount("/", app=RequireApiKey(mcp_app, server_has_key=bool(server.backend.api_key))),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.server = server
+    return app

@@ -1,0 +1,165 @@
+"""Build the MCP server from settings: tools, prompts, resources and instructions.
+
+Building makes no network call: the API key is first used, and so checked, by the first
+tool call. That keeps an assistant's launch fast and independent of the network.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
+from mcp.server.mcpserver.exceptions import ResourceError
+
+from bimpe_mcp import __version__
+from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
+from bimpe_mcp.settings import Settings
+from bimpe_mcp.tools import ALL_TOOLS
+from bimpe_mcp.tools._registry import Backend, ToolFactory, select_tools
+
+__all__ = ["INSTRUCTIONS", "BimpeServer", "build_server"]
+
+INSTRUCTIONS = """\
+bimpe-mcp manages BimpeAI agents through the Console API.
+- Find ids first: list_agents, list_workflows, list_integrations, list_conversations.
+- An agent needs a workflow (create_agent(workflow_id=…)) before custom_api, mcp_server or pipedream \
+integrations; update_agent(workflow_id=…) attaches one.
+- Payments: configure_bimpeai_integration(type=stripe|paystack, public_key, secret_key). Google \
+connectors and Pipedream return an onboarding_url the user must open.
+- Custom API: configure_custom_api, then add_custom_api_tool. MCP server: configure_mcp_server, \
+discover_mcp_server_tools, test_mcp_server.
+- Test before going live: send_test_message (returns the agent's reply), get_test_code, place_test_call; \
+then set_agent_status(status=live).
+- Destructive tools ask for confirmation, or take confirm=<the target id>.
+- Every result carries request_id; errors say what to fix."""
+
+
+@dataclass
+class BimpeServer:
+    """The MCP server and what it runs on, so transports can open and close them."""
+
+    mcp: MCPServer
+    backend: Backend
+    tools: ToolFactory
+
+    async def aclose(self) -> None:
+        await self.backend.transport.aclose()
+
+
+def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> BimpeServer:
+    """The MCP server for `settings`. `http_transport` swaps the wire, for tests."""
+    console = ConsoleTransport(
+        base_url=settings.base_url,
+        timeout=settings.timeout,
+        retry=RetryPolicy(max_retries=settings.max_retries),
+        transport=http_transport,
+        user_agent=f"bimpe-mcp/{__version__}",
+    )
+    backend = Backend(transport=console, api_key=settings.api_key, agent_id=settings.agent_id)
+    specs = select_tools(
+        ALL_TOOLS, toolsets=settings.toolsets, read_only=settings.read_only, agent_id=settings.agent_id
+    )
+    factory = ToolFactory(specs, backend)
+    security = RequestStateSecurity(keys=[settings.state_key]) if settings.state_key else None
+    mcp = MCPServer(
+        "bimpe-mcp",
+        title="BimpeAI Console",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        website_url="https://bimpe.ai",
+        tools=factory.tools,
+        middleware=[factory.check_arguments],
+        request_state_security=security,
+        log_level=settings.log_level,  # type: ignore[arg-type]
+    )
+    _add_resources(mcp, backend)
+    _add_prompts(mcp)
+    return BimpeServer(mcp, backend, factory)
+
+
+def _add_resources(mcp: MCPServer, backend: Backend) -> None:
+    async def read(ctx: Context, fetch: Any) -> str:
+        api_key = backend.api_key_for(ctx)
+        if not api_key:
+            raise ResourceError("No BimpeAI API key: set BIMPE_API_KEY or send Authorization: Bearer sk_….")
+        client = ConsoleClient(backend.transport, api_key)
+        try:
+            result = await fetch(client)
+        except ConsoleError as error:
+            raise ResourceError(f"{error} (request {error.request_id})") from None
+        return json.dumps({**result.data.model_dump(mode="json"), "request_id": result.request_id}, indent=2)
+
+    @mcp.resource(
+        "bimpe://agents/{agent_id}",
+        name="agent",
+        title="Agent",
+        description="An agent with its knowledge bases, integrations and channels.",
+        mime_type="application/json",
+    )
+    async def agent_resource(agent_id: str, ctx: Context) -> str:
+        return await read(ctx, lambda client: client.agents.get(agent_id))
+
+    @mcp.resource(
+        "bimpe://workflows/{workflow_id}",
+        name="workflow",
+        title="Workflow",
+        description="A workflow: system prompt, rules, flows and FAQ.",
+        mime_type="application/json",
+    )
+    async def workflow_resource(workflow_id: str, ctx: Context) -> str:
+        return await read(ctx, lambda client: client.workflows.get(workflow_id))
+
+
+def _add_prompts(mcp: MCPServer) -> None:
+    @mcp.prompt(title="Connect payments", description="Connect Stripe or Paystack to an agent and check it.")
+    def connect_payments(agent_id: str, provider: str = "stripe") -> str:
+        return (
+            f"Connect {provider} payments to agent {agent_id}.\n"
+            f"1. Ask me for the {provider} public key (pk_…) and secret key (sk_…) and the currency (e.g. NGN).\n"
+            f"2. Call configure_bimpeai_integration(agent_id='{agent_id}', type='{provider}', public_key, "
+            "secret_key, currency). Never repeat the keys back to me.\n"
+            "3. On integration_connection_failed, tell me the keys were rejected and ask for them again.\n"
+            f"4. Call list_integrations(agent_id='{agent_id}') and confirm {provider} shows is_connected, then "
+            "list_agent_actions to show what the agent can now do."
+        )
+
+    @mcp.prompt(title="Wire a custom API", description="Register an HTTP API and give the agent a tool on it.")
+    def wire_custom_api(agent_id: str, base_url: str, endpoint: str = "POST /orders") -> str:
+        method, _, path = endpoint.partition(" ")
+        return (
+            f"Give agent {agent_id} a tool on the API at {base_url}.\n"
+            f"1. get_agent(agent_id='{agent_id}'): if workflow_id is empty, pick one with list_workflows and "
+            "attach it with update_agent.\n"
+            "2. Ask me how the API authenticates (none, bearer, basic, api_key) and for the credentials.\n"
+            f"3. configure_custom_api(agent_id='{agent_id}', name=…, base_url='{base_url}', auth_type, auth_config).\n"
+            f"4. add_custom_api_tool(agent_id='{agent_id}', integration_id=<from step 3>, name=…, "
+            f"http_method='{method or 'POST'}', url_template='{path or endpoint}', body_params=[…]) with a "
+            "description saying when the agent should call it.\n"
+            "5. list_custom_api_tools to confirm, then send_test_message to try it."
+        )
+
+    @mcp.prompt(title="Connect an MCP server", description="Connect a remote MCP server, discover and test it.")
+    def connect_mcp_server(agent_id: str, server_url: str, name: str = "MCP server") -> str:
+        return (
+            f"Connect the MCP server at {server_url} to agent {agent_id}.\n"
+            f"1. Make sure the agent has a workflow (get_agent; update_agent(workflow_id=…) if not).\n"
+            f"2. configure_mcp_server(agent_id='{agent_id}', name='{name}', server_url='{server_url}', "
+            "transport='streamable_http'); ask me for credentials if the server needs them.\n"
+            "3. discover_mcp_server_tools(integration_id=…) and report discovered/created/updated/disabled.\n"
+            "4. test_mcp_server(integration_id=…); on integration_connection_failed, check the URL with me.\n"
+            "5. list_mcp_server_tools and summarise what the agent can now do."
+        )
+
+    @mcp.prompt(title="Test an agent", description="Chat with an agent on a test channel before it goes live.")
+    def test_agent(agent_id: str, scenario: str = "a customer asking about opening hours") -> str:
+        return (
+            f"Test agent {agent_id} with {scenario}.\n"
+            f"1. get_agent(agent_id='{agent_id}') and summarise its workflow, integrations and status.\n"
+            "2. send_test_message with an opening line for the scenario; read the reply.\n"
+            "3. Continue with two or three follow-ups (pass conversation_id) that probe its integrations.\n"
+            "4. get_test_code and give me the start message and links so humans can test too.\n"
+            "5. Tell me what worked and what to fix; only if I agree, set_agent_status(status='live')."
+        )
