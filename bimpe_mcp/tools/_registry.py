@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 import pydantic
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.mcpserver import Context, Elicit, Resolve
+from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
@@ -224,7 +224,7 @@ def _client_supports_elicitation(ctx: Context[Any, Any]) -> bool:
 
 def _confirmation_refusal(spec: ToolSpec, outcome: Any) -> str | None:
     """None when confirmed; otherwise the isError text saying how to confirm."""
-    data = getattr(outcome, "data", None)
+    data = outcome.data if isinstance(outcome, AcceptedElicitation) else None
     if isinstance(data, _Confirmed) or (isinstance(data, ConfirmForm) and data.confirm):
         return None
     how = f"pass confirm equal to the {spec.confirm}"
@@ -265,7 +265,7 @@ class ToolFactory:
         annotations: dict[str, Any] = {name: Any for name in entry.arg_model.model_fields}
         annotations["ctx"] = Context
         if spec.confirm:
-            confirmation = Annotated[Any, Resolve(self._resolver)]
+            confirmation = Annotated[ElicitationResult[ConfirmForm], Resolve(self._resolver)]
             parameters.append(
                 inspect.Parameter("confirmation", inspect.Parameter.KEYWORD_ONLY, annotation=confirmation)
             )

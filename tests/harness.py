@@ -1,0 +1,174 @@
+"""Connect the SDK's MCP client to bimpe-mcp the three ways users do: in memory, stdio, HTTP.
+
+Every end-to-end test talks to a sandbox over real HTTP. `connect()` is an async context
+manager used inside the test body, so the client's task scopes open and close in one task.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import uvicorn
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult
+
+from bimpe_mcp.http import create_app
+from bimpe_mcp.sandbox import RunningSandbox
+from bimpe_mcp.server import build_server
+from bimpe_mcp.settings import Settings
+
+TRANSPORTS = ("stdio", "http")
+
+
+@dataclass
+class Connection:
+    """A connected client, plus the server's captured stderr where there is one."""
+
+    client: Client
+    log_file: Path | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def log(self) -> str:
+        return self.log_file.read_text() if self.log_file else ""
+
+    async def call(self, name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> CallToolResult:
+        self.calls.append(name)
+        return await self.client.call_tool(name, arguments or {}, **kwargs)
+
+    async def ok(self, name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Call a tool that must succeed and return its structured content."""
+        result = await self.call(name, arguments, **kwargs)
+        assert not result.is_error, f"{name} failed: {text_of(result)}"
+        assert result.structured_content is not None
+        return result.structured_content
+
+    async def fails(self, name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> str:
+        """Call a tool that must fail and return its error text."""
+        result = await self.call(name, arguments, **kwargs)
+        assert result.is_error, f"{name} unexpectedly succeeded: {result.structured_content}"
+        return text_of(result)
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+def server_env(sandbox: RunningSandbox | None, **extra: str) -> dict[str, str]:
+    """A clean environment for a server subprocess: PATH and Python's own, plus bimpe settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMPE_")}
+    if sandbox is not None:
+        env["BIMPE_BASE_URL"] = sandbox.base_url
+        env["BIMPE_API_KEY"] = sandbox.store.demo_api_key
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def http_server(settings: Settings) -> Iterator[str]:
+    """Serve bimpe-mcp over streamable HTTP with uvicorn on a free loopback port; yield its /mcp URL."""
+    app = create_app(build_server(settings), settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            threading.Event().wait(0.01)
+        assert server.started, "uvicorn did not start"
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def sandbox_settings(sandbox: RunningSandbox, **flags: Any) -> Settings:
+    return Settings.load({}, **flags).with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key)
+
+
+@asynccontextmanager
+async def connect(
+    kind: str,
+    sandbox: RunningSandbox | None,
+    *,
+    args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    server_key: bool = True,
+    **client_options: Any,
+) -> AsyncIterator[Connection]:
+    """A client connected to bimpe-mcp over `kind` (memory, stdio or http), backed by `sandbox`.
+
+    `args` are CLI flags for the server (stdio) or the equivalent settings (memory, http).
+    """
+    args = list(args or [])
+    client_options.setdefault("read_timeout_seconds", 60)
+    if kind == "stdio":
+        with tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False) as log:
+            log_path = Path(log.name)
+            environment = server_env(sandbox, **(env or {}))
+            if not server_key:
+                environment.pop("BIMPE_API_KEY", None)
+            params = StdioServerParameters(command=sys.executable, args=["-m", "bimpe_mcp", *args], env=environment)
+            async with Client(stdio_client(params, errlog=log), **client_options) as client:
+                yield Connection(client, log_path)
+        return
+    assert sandbox is not None
+    settings = sandbox_settings(sandbox, **_flags(args), **_env_flags(env))
+    if not server_key:
+        settings = Settings.load({}, **_flags(args)).with_backend(base_url=sandbox.base_url, api_key="")
+    if kind == "memory":
+        server = build_server(settings)
+        try:
+            async with Client(server.mcp, **client_options) as client:
+                yield Connection(client)
+        finally:
+            await server.aclose()
+        return
+    with http_server(settings) as base:
+        http_client = httpx2.AsyncClient(headers=headers or {}, timeout=httpx2.Timeout(60))
+        async with (
+            http_client,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http_client), **client_options) as client,
+        ):
+            yield Connection(client)
+
+
+def _flags(args: list[str]) -> dict[str, Any]:
+    """The CLI flags of a stdio launch, as Settings.load keywords."""
+    flags: dict[str, Any] = {}
+    position = 0
+    while position < len(args):
+        name = args[position].removeprefix("--").replace("-", "_")
+        if position + 1 < len(args) and not args[position + 1].startswith("--"):
+            flags[name] = args[position + 1]
+            position += 2
+        else:
+            flags[name] = True
+            position += 1
+    return flags
+
+
+def _env_flags(env: dict[str, str] | None) -> dict[str, Any]:
+    mapping = {"BIMPE_TIMEOUT": "timeout", "BIMPE_MAX_RETRIES": "max_retries"}
+    return {mapping[k]: v for k, v in (env or {}).items() if k in mapping}
+
+
+async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.02)
