@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -71,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     _server_flags(call, argparse.SUPPRESS)
 
     tools = commands.add_parser("tools", help="List the tools this configuration exposes.")
-    tools.add_argument("--json", action="store_true", help="Print the tools/list payload.")
+    output = tools.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_const", const="json", help="Print the tools/list payload.")
+    output.add_argument(
+        "--markdown", dest="json", action="store_const", const="markdown", help="Print the catalog as a markdown table."
+    )
     _server_flags(tools, argparse.SUPPRESS)
     return parser
 
@@ -108,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("BIMPE_API_KEY is not set: export your team key (sk_…), or pass --sandbox to try the demo data.")
     from bimpe_mcp.logs import configure_logging
 
-    configure_logging(settings.log_level, json_lines=settings.log_json, secrets=[settings.api_key or ""])
+    quiet = command == "call" and args.log_level is None and "BIMPE_LOG_LEVEL" not in os.environ
+    level = "WARNING" if quiet else settings.log_level
+    configure_logging(level, json_lines=settings.log_json, secrets=[settings.api_key or ""])
     if command == "call":
         return _call(settings, args.tool, args.args)
     return _serve(settings)
@@ -200,10 +207,12 @@ def _call(settings: Settings, tool: str, raw_arguments: str) -> int:
             sandbox.stop()
 
 
-def _list_tools(settings: Settings, *, as_json: bool) -> int:
+def _list_tools(settings: Settings, *, as_json: str | None) -> int:
+    """Print the catalog: a plain list, the tools/list payload (as_json="json") or a markdown table."""
     import anyio
     from mcp import Client
 
+    from bimpe_mcp._docs import tool_kind, tools_markdown
     from bimpe_mcp.server import build_server
 
     async def listing() -> list[Any]:
@@ -214,23 +223,25 @@ def _list_tools(settings: Settings, *, as_json: bool) -> int:
         finally:
             await server.aclose()
 
-    tools = anyio.run(listing)
-    if as_json:
-        payload = {"tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]}
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
-        return 0
-    width = max(len(t.name) for t in tools)
-    for t in tools:
-        hints = t.annotations
-        kind = (
-            "read-only"
-            if hints and hints.read_only_hint
-            else "destructive"
-            if hints and hints.destructive_hint
-            else "write"
+    tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in anyio.run(listing)]
+    if as_json == "markdown":
+        text = tools_markdown(tools)
+    elif as_json:
+        text = json.dumps({"tools": tools}, indent=2, ensure_ascii=False) + "\n"
+    else:
+        width = max((len(t["name"]) for t in tools), default=0)
+        text = "".join(
+            f"{t['name']:<{width}}  {t.get('_meta', {}).get('toolset', ''):<13}  {tool_kind(t):<11}  "
+            f"{t.get('title', '')}\n"
+            for t in tools
         )
-        toolset = (t.meta or {}).get("toolset", "")
-        print(f"{t.name:<{width}}  {toolset:<13}  {kind:<11}  {t.title or ''}")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `bimpe-mcp tools --json | head`: the reader left, which is fine
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

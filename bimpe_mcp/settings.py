@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from bimpe_mcp.console._transport import DEFAULT_BASE_URL
+from bimpe_mcp import DEFAULT_BASE_URL
 
 __all__ = ["SETTINGS_TABLE", "Settings", "SettingsError"]
 

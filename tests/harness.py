@@ -96,10 +96,6 @@ def http_server(settings: Settings) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def sandbox_settings(sandbox: RunningSandbox, **flags: Any) -> Settings:
-    return Settings.load({}, **flags).with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key)
-
-
 @asynccontextmanager
 async def connect(
     kind: str,
@@ -128,9 +124,11 @@ async def connect(
                 yield Connection(client, log_path)
         return
     assert sandbox is not None
-    settings = sandbox_settings(sandbox, **_flags(args), **_env_flags(env))
-    if not server_key:
-        settings = Settings.load({}, **_flags(args)).with_backend(base_url=sandbox.base_url, api_key="")
+    flags = {**_flags(args), **_env_flags(env)}
+    settings = Settings.load({}, **flags).with_backend(
+        base_url=flags.get("base_url") or sandbox.base_url,
+        api_key=(env or {}).get("BIMPE_API_KEY", sandbox.store.demo_api_key) if server_key else "",
+    )
     if kind == "memory":
         server = build_server(settings)
         try:

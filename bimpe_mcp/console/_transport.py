@@ -18,6 +18,7 @@ from typing import Any, Generic, Literal, TypeVar
 import anyio
 import httpx
 
+from bimpe_mcp import DEFAULT_BASE_URL
 from bimpe_mcp.console._errors import (
     ConsoleAPIError,
     ConsoleConnectionError,
@@ -39,7 +40,6 @@ __all__ = [
     "RetryPolicy",
 ]
 
-DEFAULT_BASE_URL = "https://api.bimpe.ai"
 API_PREFIX = "/api/v1/console"
 
 logger = logging.getLogger("bimpe_mcp.console")
@@ -114,10 +114,14 @@ class RequestSpec:
     allow_empty: bool = False
 
 
-def _no_cookies() -> httpx.Cookies:
-    """A jar that refuses every cookie, so nothing carries over between API keys."""
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that refuses every cookie, so nothing carries over between API keys.
+
+    A bare `CookieJar`, not `httpx.Cookies`: httpx copies a `Cookies` into a fresh default jar,
+    which would drop the refusing policy.
+    """
     policy = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
-    return httpx.Cookies(http.cookiejar.CookieJar(policy=policy))
+    return http.cookiejar.CookieJar(policy=policy)
 
 
 def _rate_limit(headers: httpx.Headers) -> RateLimit:
@@ -184,7 +188,10 @@ class ConsoleTransport:
         await self.aclose()
 
     def headers(self, api_key: str, request_id: str | None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}", "X-Request-Id": request_id or str(uuid.uuid4())}
+        headers = {"X-Request-Id": request_id or str(uuid.uuid4())}
+        if api_key.strip():  # no key: let the Console say api_key_missing ("Bearer " is an illegal header)
+            headers["Authorization"] = f"Bearer {api_key.strip()}"
+        return headers
 
     async def request(self, spec: RequestSpec, *, api_key: str, request_id: str | None = None) -> Result[Any]:
         """Send `spec`, retrying what is safe to retry, and unwrap the envelope."""
@@ -297,7 +304,7 @@ class ConsoleTransport:
                     request_id=request_id,
                 )
             return Result(body.get("data"), request_id, PageMeta.from_json(body.get("meta")), rate_limit, status)
-        if not isinstance(body, dict) or ("code" not in body and "statusCode" not in body):
+        if not isinstance(body, dict) or not any(k in body for k in ("code", "statusCode", "errors")):
             raise ConsoleResponseError(
                 f"The Console answered {status} with a body that is not its error envelope "
                 f"({self._describe(response)})",

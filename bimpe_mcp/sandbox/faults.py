@@ -83,13 +83,19 @@ class FaultsMiddleware:
         self.app = app
         self.faults = faults
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send_now: Send) -> None:
         faults = self.faults
         if scope["type"] != "http" or scope["method"] == "OPTIONS" or not faults.applies_to(scope["path"]):
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_now)
             return
-        if faults.latency_s > 0:
-            await asyncio.sleep(faults.latency_s)
+        latency = faults.latency_s
+
+        async def send(message: Message) -> None:
+            # Latency delays the answer, not the work: a client that gives up may leave a write behind.
+            if message["type"] == "http.response.start" and latency > 0:
+                await asyncio.sleep(latency)
+            await send_now(message)
+
         decision = faults.decide()
         streaming = scope["path"].endswith("/stream")
         if decision == "burst":

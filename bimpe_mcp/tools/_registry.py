@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from bimpe_mcp.console import (
     ConsoleError,
     ConsoleResponseError,
     ConsoleTransport,
+    NotFoundError,
     PermissionDeniedError,
     RateLimitError,
 )
@@ -177,7 +179,9 @@ def describe_console_error(spec: ToolSpec, error: ConsoleError, idempotency_key:
     if isinstance(error, ConsoleAPIError):
         lines = [f"{spec.name} failed: HTTP {error.status} {error.code}: {error.message}{request}."]
         lines.extend(f"- {field_error}" for field_error in error.field_errors if field_error.path)
-        if isinstance(error, PermissionDeniedError) and error.missing_scope:
+        if isinstance(error, NotFoundError) and (lookups := _id_lookups(spec)):
+            lines.append(f"Fix: check {lookups}.")
+        elif isinstance(error, PermissionDeniedError) and error.missing_scope:
             lines.append(f"Missing scope: {error.missing_scope}. {error.remediation}")
         elif isinstance(error, RateLimitError):
             wait = f"{error.retry_after:g} s" if error.retry_after is not None else "a few seconds"
@@ -196,6 +200,16 @@ def describe_console_error(spec: ToolSpec, error: ConsoleError, idempotency_key:
     else:
         text += " Retrying is safe."
     return text
+
+
+def _id_lookups(spec: ToolSpec) -> str:
+    """'agent_id (list_agents), kb_id (list_knowledge_bases)': where each id of the tool comes from."""
+    found = []
+    for name, info in spec.params.model_fields.items():
+        hint = re.search(r"\((list_\w+)\)", info.description or "")
+        if name.endswith("_id") and hint:
+            found.append(f"{name} ({hint.group(1)} lists valid ones)")
+    return ", ".join(found)
 
 
 def _confirmation_resolver(bound: dict[str, _BoundTool], supports_elicitation: Any) -> Any:
