@@ -8,7 +8,7 @@ from pydantic import Field
 
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import paged
-from bimpe_mcp.tools._spec import READ, WRITE, AgentRef, Page, Paging, ToolSpec
+from bimpe_mcp.tools._spec import READ, AgentRef, Hints, Page, Paging, ToolSpec
 
 CallStatus = Literal["queued", "ringing", "answered", "ended", "busy", "failed", "cancelled"]
 
@@ -61,7 +61,7 @@ TOOLS = (
         lambda call: call.client.calls.create(
             call.params.agent_id, m.CallCreate(destination=call.params.destination, is_test_call=False)
         ),
-        WRITE.reaching_out(),
+        Hints(read_only=False, destructive=True, idempotent=False, open_world=True),
         confirm="destination",
     ),
 )
