@@ -11,8 +11,10 @@ from bimpe_mcp.console import (
     ListQuery,
     NotFoundError,
     PageMeta,
-    models as m,
     walk_pages,
+)
+from bimpe_mcp.console import (
+    models as m,
 )
 from bimpe_mcp.console._client import (
     Agents,
@@ -254,7 +256,9 @@ async def test_conversations(client: ConsoleClient, store: SandboxStore) -> None
     conv, agent = client.conversations, store.demo_agent_id or ""
     first = await conv.create_message(
         agent,
-        m.MessageCreate(message="hello", channel_type="whatsapp", channel_user_id="+2348000000001", channel_username="Ade"),
+        m.MessageCreate(
+            message="hello", channel_type="whatsapp", channel_user_id="+2348000000001", channel_username="Ade"
+        ),
     )
     assert isinstance(first.data, m.Message) and first.data.role == "user" and first.status == 201
     cid = first.data.conversation_id or ""

@@ -26,6 +26,8 @@ from bimpe_mcp.console import (
     RetryPolicy,
     ServerError,
     ValidationError,
+)
+from bimpe_mcp.console import (
     models as m,
 )
 from bimpe_mcp.sandbox import SandboxStore
@@ -150,7 +152,9 @@ async def test_preconditions(client: ConsoleClient, store: SandboxStore) -> None
     assert caught.value.code == "workflow_required"
 
 
-async def test_rate_limit_past_the_cap_raises_without_sleeping(transport: ConsoleTransport, store: SandboxStore) -> None:
+async def test_rate_limit_past_the_cap_raises_without_sleeping(
+    transport: ConsoleTransport, store: SandboxStore
+) -> None:
     key = store.add_key(store.demo_team_id or "", ["agents:read"], rate_limit=2)
     client = _client(transport, key)
     await client.agents.list()
@@ -181,7 +185,12 @@ async def test_not_implemented_is_a_server_error_and_not_retried(store: SandboxS
 @pytest.mark.parametrize(
     ("status", "code", "cls"),
     [(CODE_TABLE[code].status, code, CODE_TABLE[code].error) for code in CODE_TABLE]
-    + [(418, "", ConsoleAPIError), (422, "", ValidationError), (599, "brand_new", ServerError), (403, "new", PermissionDeniedError)],
+    + [
+        (418, "", ConsoleAPIError),
+        (422, "", ValidationError),
+        (599, "brand_new", ServerError),
+        (403, "new", PermissionDeniedError),
+    ],
 )
 async def test_every_code_maps_to_its_class(
     scripted: Callable[..., Any], status: int, code: str, cls: type[ConsoleAPIError]
@@ -238,14 +247,18 @@ async def test_message_list_with_and_without_paths(scripted: Callable[..., Any])
 TRUNCATED = b'{"message": "Success", "data": {"id": "agt_1", "na'
 
 MALFORMED = {
-    "html_502": httpx.Response(502, content=b"<html><h1>502 Bad Gateway</h1></html>", headers={"content-type": "text/html"}),
+    "html_502": httpx.Response(
+        502, content=b"<html><h1>502 Bad Gateway</h1></html>", headers={"content-type": "text/html"}
+    ),
     "truncated_200": httpx.Response(200, content=TRUNCATED, headers={"content-type": "application/json"}),
     "text_200": httpx.Response(200, content=b"\x1f\x8bGARBAGE ~~~", headers={"content-type": "text/plain"}),
     "json_not_envelope": httpx.Response(200, json=[{"id": "agt_1"}]),
     "envelope_without_message": httpx.Response(200, json={"data": {"id": "agt_1", "name": "A"}}),
     "empty_200": httpx.Response(200),
     "error_without_envelope": httpx.Response(400, json={"detail": "bad"}),
-    "invalid_utf8_json": httpx.Response(200, content=b'{"message": "\xff\xfe"}', headers={"content-type": "application/json"}),
+    "invalid_utf8_json": httpx.Response(
+        200, content=b'{"message": "\xff\xfe"}', headers={"content-type": "application/json"}
+    ),
 }
 
 

@@ -16,6 +16,8 @@ from bimpe_mcp.console import (
     ConsoleTransport,
     NotFoundError,
     RequestSpec,
+)
+from bimpe_mcp.console import (
     models as m,
 )
 from bimpe_mcp.sandbox import SandboxStore, create_app
@@ -50,9 +52,7 @@ async def test_bearer_request_id_and_idempotency_headers(scripted: Callable[...,
     client, script = scripted(ok([]), ok(AGENT, status=201), ok(AGENT, status=201), ok(None))
     listed = await client.agents.list(request_id="rid-1")
     await client.agents.create(m.AgentCreate(workflow_id="wf", name="A", description="d"))
-    await client.agents.create(
-        m.AgentCreate(workflow_id="wf", name="A", description="d"), idempotency_key="caller-key"
-    )
+    await client.agents.create(m.AgentCreate(workflow_id="wf", name="A", description="d"), idempotency_key="caller-key")
     await client.agents.delete("agt_1")
     assert listed.request_id == "rid-1"  # the mock echoes nothing: the sent id is kept
     assert script.header("authorization") == ["Bearer sk_test_mock"] * 4
@@ -90,7 +90,8 @@ async def test_idempotency_key_and_request_id_reused_across_retries(scripted: Ca
 
 
 async def test_idempotency_prefix_numbers_writes_only(scripted: Callable[..., Any]) -> None:
-    client, script = scripted(ok(AGENT, status=201), ok([]), fail(503, "internal_error"), ok(AGENT), ok(None), prefix="job"
+    client, script = scripted(
+        ok(AGENT, status=201), ok([]), fail(503, "internal_error"), ok(AGENT), ok(None), prefix="job"
     )
     await client.agents.create(m.AgentCreate(workflow_id="wf", name="A", description="d"))
     await client.agents.list()

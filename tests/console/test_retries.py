@@ -11,6 +11,7 @@ import pytest
 
 from bimpe_mcp.console import (
     ConsoleConnectionError,
+    ConsoleError,
     ConsoleTimeoutError,
     ConsoleTransport,
     RateLimitError,
@@ -18,6 +19,8 @@ from bimpe_mcp.console import (
     RetryPolicy,
     ServerError,
     ValidationError,
+)
+from bimpe_mcp.console import (
     models as m,
 )
 
@@ -63,8 +66,15 @@ async def test_transient_failures_are_retried(scripted: Callable[..., Any], firs
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(501, "not_implemented"), (400, "validation_error"), (401, "api_key_invalid"), (403, "forbidden"),
-     (404, "not_found"), (409, "conflict"), (422, "")],
+    [
+        (501, "not_implemented"),
+        (400, "validation_error"),
+        (401, "api_key_invalid"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (409, "conflict"),
+        (422, ""),
+    ],
 )
 async def test_501_and_4xx_are_not_retried(scripted: Callable[..., Any], status: int, code: str) -> None:
     client, script = scripted(fail(status, code), ok(AGENT))
@@ -106,7 +116,9 @@ async def test_retry_after_is_honoured_up_to_the_cap(scripted: Callable[..., Any
     assert 0.3 <= time.monotonic() - started < 1.5 and script.attempts == 2
 
     client, script = scripted(
-        fail(429, "too_many_requests", **{"Retry-After": "120", "X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0"}),
+        fail(
+            429, "too_many_requests", **{"Retry-After": "120", "X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0"}
+        ),
         ok(AGENT),
     )
     started = time.monotonic()
@@ -172,9 +184,12 @@ async def test_test_call_is_retried(scripted: Callable[..., Any]) -> None:
     assert len(set(script.header("idempotency-key"))) == 1
 
 
-async def test_non_transport_http_errors_are_not_retried(scripted: Callable[..., Any]) -> None:
-    client, script = scripted(httpx.DecodingError("bad gzip"), ok(AGENT))
-    with pytest.raises(ConsoleConnectionError):
+async def test_undecodable_body_is_a_console_error(scripted: Callable[..., Any]) -> None:
+    def garbled(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not gzip at all", headers={"content-encoding": "gzip"})
+
+    client, script = scripted(garbled, ok(AGENT))
+    with pytest.raises(ConsoleError):  # never a bare httpx.DecodingError
         await client.agents.get("agt_1")
     assert script.attempts == 1
 

@@ -74,10 +74,19 @@ async def test_without_elicitation_confirm_must_equal_the_target(kind: str, mode
         assert "confirm equal to the destination ('+2348011112222')" in text
         assert sandbox.store.counts.get("calls.create", 0) == 0
         integration = await conn.ok("configure_custom_api", {"agent_id": agent_id, "name": "X"})
-        await conn.fails("disconnect_integration", {"agent_id": agent_id, "family": "custom_api",
-                                                    "integration_id": integration["id"], "confirm": agent_id})
-        await conn.ok("disconnect_integration", {"agent_id": agent_id, "family": "custom_api",
-                                                 "integration_id": integration["id"], "confirm": integration["id"]})
+        await conn.fails(
+            "disconnect_integration",
+            {"agent_id": agent_id, "family": "custom_api", "integration_id": integration["id"], "confirm": agent_id},
+        )
+        await conn.ok(
+            "disconnect_integration",
+            {
+                "agent_id": agent_id,
+                "family": "custom_api",
+                "integration_id": integration["id"],
+                "confirm": integration["id"],
+            },
+        )
     assert sandbox.store.counts["workflows.delete"] == 1
     assert sandbox.store.counts["integrations.custom_api.disconnect"] == 1
 
@@ -94,12 +103,16 @@ async def test_every_destructive_tool_is_gated(sandbox: RunningSandbox) -> None:
             if name == "make_call":
                 args["destination"] = "+2348011112222"
             assert "needs confirmation: nothing was sent" in await conn.fails(name, args)
-    assert gated == destructive == {
-        "delete_agent",
-        "delete_workflow",
-        "delete_knowledge_base",
-        "disconnect_integration",
-        "delete_custom_api_tool",
-        "make_call",
-    }
+    assert (
+        gated
+        == destructive
+        == {
+            "delete_agent",
+            "delete_workflow",
+            "delete_knowledge_base",
+            "disconnect_integration",
+            "delete_custom_api_tool",
+            "make_call",
+        }
+    )
     assert sum(sandbox.store.counts.values()) == 0

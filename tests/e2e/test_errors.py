@@ -36,12 +36,15 @@ async def test_console_errors_name_the_operation_code_request_and_fix(kind: str,
         assert "HTTP 400 integration_connection_failed: Invalid Stripe API keys" in text
         assert "check the keys" in text
 
-        text = await conn.fails("delete_workflow", {"workflow_id": sandbox.store.demo_workflow_id,
-                                                    "confirm": sandbox.store.demo_workflow_id})
+        text = await conn.fails(
+            "delete_workflow",
+            {"workflow_id": sandbox.store.demo_workflow_id, "confirm": sandbox.store.demo_workflow_id},
+        )
         assert "HTTP 409 conflict" in text
 
-        text = await conn.fails("make_call", {"agent_id": agent_id, "destination": "+2348011112222",
-                                              "confirm": "+2348011112222"})
+        text = await conn.fails(
+            "make_call", {"agent_id": agent_id, "destination": "+2348011112222", "confirm": "+2348011112222"}
+        )
         assert "HTTP 400 channel_not_configured" in text and "update_phone_number(agent_id=" in text
 
         for number in range(10):
@@ -50,8 +53,9 @@ async def test_console_errors_name_the_operation_code_request_and_fix(kind: str,
         assert "HTTP 409 integration_limit_reached" in text and "disconnect_integration" in text
 
         detach_workflow(sandbox, agent_id)
-        text = await conn.fails("configure_mcp_server", {"agent_id": agent_id, "name": "M",
-                                                         "server_url": "https://mcp.example.com"})
+        text = await conn.fails(
+            "configure_mcp_server", {"agent_id": agent_id, "name": "M", "server_url": "https://mcp.example.com"}
+        )
         assert "HTTP 400 workflow_required" in text and "update_agent(workflow_id=" in text
 
         # After all of that, the same connection still serves.
@@ -149,8 +153,12 @@ async def test_unreachable_console(kind: str, sandbox: RunningSandbox) -> None:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{closed_port}"
-    async with connect(kind, None if kind == "stdio" else sandbox, args=["--base-url", url, "--max-retries", "0"],
-                       env={"BIMPE_API_KEY": "sk_test_x"}) as conn:
+    async with connect(
+        kind,
+        None if kind == "stdio" else sandbox,
+        args=["--base-url", url, "--max-retries", "0"],
+        env={"BIMPE_API_KEY": "sk_test_x"},
+    ) as conn:
         text = await conn.fails("list_agents")
     assert f"Could not reach the Console at {url}" in text and "Check BIMPE_BASE_URL" in text
 

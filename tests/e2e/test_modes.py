@@ -11,8 +11,10 @@ from tests.harness import connect, text_of
 READ_ONLY_NAMES = {spec.name for spec in ALL_TOOLS if spec.hints.read_only}
 
 
-@pytest.mark.parametrize(("kind", "args", "env"), [("stdio", ["--read-only"], {}), ("http", ["--read-only"], {}),
-                                                   ("stdio", [], {"BIMPE_READ_ONLY": "true"})])
+@pytest.mark.parametrize(
+    ("kind", "args", "env"),
+    [("stdio", ["--read-only"], {}), ("http", ["--read-only"], {}), ("stdio", [], {"BIMPE_READ_ONLY": "true"})],
+)
 async def test_read_only_lists_and_runs_only_read_tools(
     kind: str, args: list[str], env: dict[str, str], sandbox: RunningSandbox
 ) -> None:
