@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["catalog", "replace_block", "settings_markdown", "tool_kind", "tools_markdown"]
+__all__ = ["block", "catalog", "replace_block", "settings_markdown", "tool_kind", "tools_markdown"]
 
 
 def _cell(text: str) -> str:
@@ -24,7 +24,8 @@ def _cell(text: str) -> str:
 def _as_dict(tool: Any) -> Mapping[str, Any]:
     if isinstance(tool, Mapping):
         return tool
-    return tool.model_dump(mode="json", by_alias=True, exclude_none=True)  # type: ignore[no-any-return]
+    dumped: Mapping[str, Any] = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dumped
 
 
 def tool_kind(tool: Mapping[str, Any]) -> str:

@@ -289,6 +289,9 @@ class Conversations(_Area):
         return await self._send(m.AiStatus, "PATCH", path, json=body.body(), **kw)
 
     async def stream_ticket(self, agent_id: str, conversation_id: str, **kw: Any) -> Result[m.StreamTicket]:
+        """A single-use ticket. Keyed afresh, never from `idempotency_prefix`: a repeated tool call must
+        not get back the ticket its first run already spent."""
+        kw.setdefault("idempotency_key", str(uuid.uuid4()))
         return await self._send(m.StreamTicket, "POST", self._path(agent_id, conversation_id, "stream-ticket"), **kw)
 
 

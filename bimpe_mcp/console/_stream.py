@@ -17,7 +17,7 @@ import anyio
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
-from bimpe_mcp.console._client import ConsoleClient
+from bimpe_mcp.console._client import ConsoleClient, ListQuery
 from bimpe_mcp.console._errors import ConsoleConnectionError, ConsoleResponseError
 from bimpe_mcp.console._models import Message
 from bimpe_mcp.console._transport import RequestSpec
@@ -25,6 +25,8 @@ from bimpe_mcp.console._transport import RequestSpec
 __all__ = ["MessageStream", "WaitResult", "wait_for_messages", "wait_for_reply"]
 
 logger = logging.getLogger("bimpe_mcp.console.stream")
+
+_EPOCH = "1970-01-01T00:00:00.000Z"
 
 DEFAULT_READ_TIMEOUT = 45.0
 """Above the Console's ~20 s heartbeat, so a live but quiet stream is never mistaken for a dead one."""
@@ -67,6 +69,8 @@ class MessageStream:
         return self._messages()
 
     async def _messages(self) -> AsyncIterator[Message]:
+        if self._after is None:
+            self._after = await self._latest_position()
         failures = 0
         while True:
             try:
@@ -85,6 +89,19 @@ class MessageStream:
             self.reconnects += 1
             logger.info("message stream reconnecting after %s (after=%s)", reason, self._after)
             await anyio.sleep(min(0.25 * failures, 2.0))
+
+    async def _latest_position(self) -> str:
+        """Where "new" starts, as a resume cursor: the newest message's id, or the epoch when there is none.
+
+        Without it, a connection lost before the first message would resume with no `after`, and
+        whatever arrived in between would never be delivered.
+        """
+        latest = await self._client.conversations.list_messages(
+            self._agent_id, self._conversation_id, ListQuery(limit=1, sort="-created_at")
+        )
+        if latest.request_id:
+            self.request_ids.append(latest.request_id)
+        return latest.data[0].id if latest.data else _EPOCH
 
     async def _connect_once(self) -> AsyncIterator[Message]:
         ticket = await self._client.conversations.stream_ticket(self._agent_id, self._conversation_id)

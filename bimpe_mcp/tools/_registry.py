@@ -46,11 +46,15 @@ from bimpe_mcp.console import (
 )
 from bimpe_mcp.console._models import secret_values
 from bimpe_mcp.tools._runtime import Limits, ToolCall
+from bimpe_mcp.tools._schema import compact_schema
 from bimpe_mcp.tools._spec import ToolSpec, Traced
 
 __all__ = ["Backend", "build_tools", "select_tools"]
 
 logger = logging.getLogger("bimpe_mcp.tools")
+
+_NULLABLE_INPUTS = {"update_phone_number": ("agent_id",)}
+"""Inputs where null means something (unassign), so their schema must admit it."""
 
 _SCOPE_ESCAPING_TOOLS = frozenset({"list_agents", "create_agent"})
 """Tools that act beyond a single agent, hidden when the server is scoped to one."""
@@ -295,7 +299,6 @@ class ToolFactory:
             title=spec.title,
             description=spec.description,
             annotations=ToolAnnotations(
-                title=spec.title,
                 read_only_hint=hints.read_only,
                 destructive_hint=hints.destructive,
                 idempotent_hint=hints.idempotent,
@@ -305,7 +308,11 @@ class ToolFactory:
             structured_output=True,
         )
         tool.fn_metadata.arg_model = entry.arg_model
-        tool.parameters = entry.arg_model.model_json_schema()
+        tool.parameters = compact_schema(entry.arg_model.model_json_schema(), keep_null=False)
+        for name in _NULLABLE_INPUTS.get(spec.name, ()):
+            if prop := tool.parameters["properties"].get(name):
+                prop["type"] = [prop["type"], "null"]
+        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema or {}, keep_null=True)
         return tool
 
     def _handler(self, entry: _BoundTool) -> Any:

@@ -118,8 +118,8 @@ class Paging(ToolParams):
 class Traced(BaseModel):
     """Every tool result names the Console request(s) behind it, for support and log correlation."""
 
-    request_id: str | None = Field(None, description="Console request id of the last call.")
-    request_ids: list[str] = Field(default_factory=list, description="Console request ids of every call made.")
+    request_id: str | None = None
+    request_ids: list[str] = Field(default_factory=list)
 
 
 class Deleted(Traced):

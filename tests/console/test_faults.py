@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from bimpe_mcp.console import ConsoleClient, ConsoleConnectionError, ConsoleTransport, RetryPolicy
@@ -26,10 +25,7 @@ FAULTS = {
 
 @pytest.fixture
 async def faulty(live: RunningSandbox, store: SandboxStore) -> Any:
-    # Fresh connections: uvicorn here answers a reused keep-alive connection only after the ~40 ms
-    # delayed ACK, which would make this file slow. Still real HTTP on loopback, drops included.
-    http = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
-    async with ConsoleTransport(base_url=live.base_url, retry=PATIENT, timeout=10, transport=http) as transport:
+    async with ConsoleTransport(base_url=live.base_url, retry=PATIENT, timeout=10) as transport:
         yield ConsoleClient(transport, store.demo_api_key or ""), live.faults
 
 

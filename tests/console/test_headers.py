@@ -159,3 +159,9 @@ async def test_key_is_never_kept_on_the_transport(store: SandboxStore) -> None:
         assert caught.value.code == "api_key_missing"
         assert "sk_" not in repr(ConsoleClient(transport, store.demo_api_key or ""))
     assert script.header("authorization") == [f"Bearer {store.demo_api_key}", None]
+
+
+async def test_key_with_stray_whitespace_still_authenticates(transport: ConsoleTransport, store: SandboxStore) -> None:
+    """A key pasted with a newline must not become an illegal header (or a 'could not reach' error)."""
+    client = ConsoleClient(transport, f"  {store.demo_api_key}\n")
+    assert [a.id for a in (await client.agents.list()).data] == [store.demo_agent_id]

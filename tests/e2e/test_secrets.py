@@ -191,4 +191,3 @@ async def test_upstream_echoes_of_secrets_are_scrubbed() -> None:
     assert error.is_error and "Rejected" in dump(error) and leaks(dump(error)) == []
     assert not echoed.is_error and leaks(dump(echoed)) == []
     assert "[redacted]" in dump(echoed)
-

@@ -1,0 +1,265 @@
+"""Benchmarks as ratios, so they compare across machines: `python bench/run.py [--quick]`.
+
+(a) stdio start-up: spawn `python -m bimpe_mcp` and time a completed `initialize` + `tools/list`
+    through the SDK's client, against the same for a one-tool `MCPServer` (bench/hello_server.py);
+    plus a `python -X importtime` split of the import cost by package.
+(b) per-call latency of a read (`get_agent`) and a write (`create_workflow`): the direct
+    `ConsoleClient` call, then the tool in memory, over stdio and over streamable HTTP, as ratios
+    to the direct call. Every path reaches the same sandbox over loopback HTTP.
+(c) context cost: bytes and approximate tokens of the `tools/list` payload and its largest tools.
+
+Prints a markdown report on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import uvicorn
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from bimpe_mcp.console import ConsoleClient, ConsoleTransport
+from bimpe_mcp.console import models as m
+from bimpe_mcp.http import create_app
+from bimpe_mcp.sandbox import RunningSandbox, start_in_thread
+from bimpe_mcp.server import build_server
+from bimpe_mcp.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+
+
+def _env(sandbox: RunningSandbox) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMPE_")}
+    env.update(BIMPE_BASE_URL=sandbox.base_url, BIMPE_API_KEY=sandbox.store.demo_api_key, BIMPE_LOG_LEVEL="WARNING")
+    return env
+
+
+def _stdio(args: list[str], env: dict[str, str]) -> Any:
+    params = StdioServerParameters(command=sys.executable, args=args, env=env)
+    return stdio_client(params, errlog=open(os.devnull, "w"))
+
+
+# (a) start-up
+
+
+async def _startup_once(args: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    async with Client(_stdio(args, env)) as client:
+        await client.list_tools()
+        return time.perf_counter() - started
+
+
+async def startup(sandbox: RunningSandbox, runs: int) -> dict[str, Any]:
+    env = _env(sandbox)
+    ours, floor = [], []
+    for _ in range(runs):  # interleaved, so drift on the machine hits both alike
+        ours.append(await _startup_once(["-m", "bimpe_mcp"], env))
+        floor.append(await _startup_once([str(HERE / "hello_server.py")], env))
+    return {"runs": runs, "ours": statistics.median(ours), "floor": statistics.median(floor)}
+
+
+_IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
+
+
+def import_split(module: str, runs: int) -> dict[str, float]:
+    """Median self time (ms) by group across `runs` cold imports of `module`."""
+    groups: dict[str, list[float]] = {}
+    for _ in range(runs):
+        stderr = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
+        totals: dict[str, float] = {}
+        for line in stderr.splitlines():
+            found = _IMPORT_LINE.match(line)
+            if not found:
+                continue
+            top = found.group(4).split(".")[0]
+            group = "bimpe_mcp" if top == "bimpe_mcp" else "mcp SDK" if top in ("mcp", "mcp_types") else "other"
+            totals[group] = totals.get(group, 0.0) + int(found.group(1)) / 1000
+            totals["total"] = totals.get("total", 0.0) + int(found.group(1)) / 1000
+        for group, value in totals.items():
+            groups.setdefault(group, []).append(value)
+    return {group: statistics.median(values) for group, values in groups.items()}
+
+
+# (b) per-call latency
+
+
+@asynccontextmanager
+async def _http_client(settings: Settings) -> AsyncIterator[Client]:
+    app = create_app(build_server(settings), settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            await anyio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with (
+            httpx2.AsyncClient(timeout=httpx2.Timeout(60)) as http,
+            Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)) as client,
+        ):
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+async def _median_ms(call: Callable[[], Awaitable[Any]], calls: int) -> float:
+    for _ in range(max(3, calls // 10)):
+        await call()
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+async def latency(sandbox: RunningSandbox, calls: int) -> dict[str, dict[str, float]]:
+    key = sandbox.store.demo_api_key
+    settings = Settings.load({}).with_backend(base_url=sandbox.base_url, api_key=key)
+    transport = ConsoleTransport(base_url=sandbox.base_url)
+    direct = ConsoleClient(transport, key)
+    agent_id = (await direct.agents.list()).data[0].id
+    workflow = {"name": "Bench workflow", "system_prompt": "Answer briefly."}
+    results: dict[str, dict[str, float]] = {"get_agent": {}, "create_workflow": {}}
+
+    results["get_agent"]["direct"] = await _median_ms(lambda: direct.agents.get(agent_id), calls)
+    results["create_workflow"]["direct"] = await _median_ms(
+        lambda: direct.workflows.create(m.WorkflowCreate(**workflow)), calls
+    )
+    await transport.aclose()
+
+    async def through(name: str, client: Client) -> None:
+        async def call(tool: str, arguments: dict[str, Any]) -> None:
+            result = await client.call_tool(tool, arguments)
+            assert not result.is_error, result.content
+
+        results["get_agent"][name] = await _median_ms(lambda: call("get_agent", {"agent_id": agent_id}), calls)
+        results["create_workflow"][name] = await _median_ms(lambda: call("create_workflow", workflow), calls)
+
+    server = build_server(settings)
+    async with Client(server.mcp) as client:
+        await through("in-memory", client)
+    await server.aclose()
+    async with Client(_stdio(["-m", "bimpe_mcp"], _env(sandbox))) as client:
+        await through("stdio", client)
+    async with _http_client(settings) as client:
+        await through("streamable HTTP", client)
+    return results
+
+
+# (c) context cost
+
+
+def _token_counter() -> tuple[Callable[[str], int], str]:
+    try:
+        import tiktoken
+
+        encoding = tiktoken.get_encoding("cl100k_base")
+        return (lambda text: len(encoding.encode(text))), "tiktoken cl100k_base"
+    except Exception:  # not installed, or its encoding file cannot be downloaded
+        return (lambda text: round(len(text) / 4)), "characters / 4 (tiktoken unavailable)"
+
+
+async def context_cost(sandbox: RunningSandbox) -> dict[str, Any]:
+    settings = Settings.load({}).with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key)
+    server = build_server(settings)
+    async with Client(server.mcp) as client:
+        tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in (await client.list_tools()).tools]
+    await server.aclose()
+    count, method = _token_counter()
+    wire = [json.dumps(tool, separators=(",", ":"), ensure_ascii=False) for tool in tools]
+    payload = json.dumps({"tools": tools}, separators=(",", ":"), ensure_ascii=False)
+    per_tool = sorted(
+        (
+            (tool["name"], len(text.encode()), count(text), len(json.dumps(tool.get("outputSchema", {}))))
+            for tool, text in zip(tools, wire, strict=True)
+        ),
+        key=lambda row: -row[1],
+    )
+    return {
+        "tools": len(tools),
+        "bytes": len(payload.encode()),
+        "tokens": count(payload),
+        "method": method,
+        "largest": per_tool[:5],
+        "output_schema_bytes": sum(len(json.dumps(t.get("outputSchema", {}), separators=(",", ":"))) for t in tools),
+        "input_schema_bytes": sum(len(json.dumps(t.get("inputSchema", {}), separators=(",", ":"))) for t in tools),
+    }
+
+
+# report
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}"
+
+
+async def main(quick: bool) -> None:
+    runs, calls = (3, 20) if quick else (10, 100)
+    with start_in_thread() as sandbox:
+        up = await startup(sandbox, runs)
+        ours_import = import_split("bimpe_mcp.server", runs)
+        floor_import = import_split("mcp.server.mcpserver", runs)
+        lat = await latency(sandbox, calls)
+        ctx = await context_cost(sandbox)
+
+    out = print
+    out(f"Machine: {_machine()}\n")
+    out(f"## (a) stdio start-up: spawn to initialize + tools/list, median of {up['runs']}\n")
+    out("| Server | Median (ms) | Ratio to the SDK floor |\n| --- | ---: | ---: |")
+    out(f"| one-tool MCPServer (floor) | {up['floor'] * 1000:.0f} | 1.00 |")
+    out(f"| bimpe-mcp (48 tools) | {up['ours'] * 1000:.0f} | {up['ours'] / up['floor']:.2f} |\n")
+    out("Import self time by package (`python -X importtime`, median ms):\n")
+    out("| Import | bimpe_mcp | mcp SDK | other | total |\n| --- | ---: | ---: | ---: | ---: |")
+    for label, split in (("import bimpe_mcp.server", ours_import), ("import mcp.server.mcpserver", floor_import)):
+        cells = " | ".join(f"{split.get(g, 0.0):.0f}" for g in ("bimpe_mcp", "mcp SDK", "other", "total"))
+        out(f"| `{label}` | {cells} |")
+    out(f"\n## (b) per-call latency, median of {calls} calls, ratio to the direct ConsoleClient call\n")
+    paths = ["direct", "in-memory", "stdio", "streamable HTTP"]
+    out("| Tool | " + " | ".join(paths) + " |\n| --- |" + " ---: |" * len(paths))
+    for tool, row in lat.items():
+        cells = " | ".join(f"{row[p] / row['direct']:.2f} ({row[p]:.1f} ms)" for p in paths)
+        out(f"| `{tool}` | {cells} |")
+    out(f"\n## (c) context cost of tools/list ({ctx['method']})\n")
+    out(f"{ctx['tools']} tools: {ctx['bytes']:,} bytes, about {ctx['tokens']:,} tokens (compact JSON).")
+    out(f"Input schemas: {ctx['input_schema_bytes']:,} bytes; output schemas: {ctx['output_schema_bytes']:,} bytes.\n")
+    out("| Largest tools | Bytes | Tokens | of which outputSchema (bytes) |\n| --- | ---: | ---: | ---: |")
+    for name, size, tokens, output in ctx["largest"]:
+        out(f"| `{name}` | {size:,} | {tokens:,} | {output:,} |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Fewer repetitions, for a smoke run.")
+    anyio.run(main, parser.parse_args().quick)
