@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import re
@@ -226,6 +227,7 @@ def _machine() -> str:
 
 
 async def main(quick: bool) -> None:
+    logging.disable(logging.INFO)  # the in-process servers' per-call log lines
     runs, calls = (3, 20) if quick else (10, 100)
     with start_in_thread() as sandbox:
         up = await startup(sandbox, runs)

@@ -128,6 +128,12 @@ class Settings:
         base_url = raw["base_url"].strip().rstrip("/")
         if not base_url.startswith(("http://", "https://")):
             raise SettingsError(f"{label['base_url']} must start with http:// or https://, not {base_url!r}")
+        state_key = raw["state_key"].strip() or None
+        if state_key is not None and len(state_key.encode()) < 32:
+            raise SettingsError(
+                f"{label['state_key']} must be at least 32 bytes of secret randomness; generate one with "
+                "python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
         return cls(
             api_key=raw["api_key"].strip() or None,
             base_url=base_url,
@@ -141,7 +147,7 @@ class Settings:
             host=raw["host"].strip(),
             port=_number(label["port"], raw["port"], int, 0, 65535),
             stateless=_bool(label["stateless"], raw["stateless"]),
-            state_key=raw["state_key"] or None,
+            state_key=state_key,
             log_level=log_level,
             log_json=_bool(label["log_json"], raw["log_json"]),
         )
