@@ -18,8 +18,17 @@ from bimpe_mcp.settings import SETTINGS_TABLE, Settings, SettingsError
 __all__ = ["main"]
 
 _HELP = {setting.name: setting.help for setting in SETTINGS_TABLE}
-_SERVER_FLAG_NAMES = ("toolsets", "read_only", "agent_id", "sandbox", "base_url", "timeout", "max_retries")
-_SERVER_FLAG_NAMES += ("log_level", "log_json")
+_SERVER_FLAG_NAMES = (
+    "toolsets",
+    "read_only",
+    "agent_id",
+    "sandbox",
+    "base_url",
+    "timeout",
+    "max_retries",
+    "log_level",
+    "log_json",
+)
 _SERVE_FLAG_NAMES = ("transport", "host", "port", "stateless")
 
 
@@ -109,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error))
     if command == "tools":
         return _list_tools(settings, as_json=args.json)
-    if not settings.sandbox and not settings.api_key:
+    shared_http = command == "serve" and settings.transport == "http"
+    if not settings.sandbox and not settings.api_key and not shared_http:
         return _fail("BIMPE_API_KEY is not set: export your team key (sk_…), or pass --sandbox to try the demo data.")
     from bimpe_mcp.logs import configure_logging
 
@@ -173,7 +183,7 @@ def _call(settings: Settings, tool: str, raw_arguments: str) -> int:
 
     try:
         arguments = json.loads(raw_arguments)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         return _fail(f"--args is not valid JSON ({error.msg} at position {error.pos})")
     if not isinstance(arguments, dict):
         return _fail('--args must be a JSON object, e.g. \'{"agent_id": "agt_…"}\'')

@@ -152,5 +152,5 @@ class Settings:
             log_json=_bool(label["log_json"], raw["log_json"]),
         )
 
-    def with_backend(self, *, base_url: str, api_key: str) -> Settings:
+    def with_backend(self, *, base_url: str, api_key: str | None) -> Settings:
         return replace(self, base_url=base_url, api_key=api_key)

@@ -67,6 +67,8 @@ async def walk_pages(
             request_ids.append(result.request_id)
         items.extend(result.data)
         meta = result.meta
+        if not result.data:
+            return PageWalk(items, meta.total_count if meta else len(items), page, False, request_ids)
         total = meta.total_count if meta else len(items)
         if on_page is not None:
             await on_page(page, meta)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import anyio
@@ -65,10 +66,10 @@ class MessageStream:
         self.request_ids: list[str] = []
         self.reconnects = 0
 
-    def __aiter__(self) -> AsyncIterator[Message]:
+    def __aiter__(self) -> AsyncGenerator[Message, None]:
         return self._messages()
 
-    async def _messages(self) -> AsyncIterator[Message]:
+    async def _messages(self) -> AsyncGenerator[Message, None]:
         if self._after is None:
             self._after = await self._latest_position()
         failures = 0
@@ -153,15 +154,16 @@ async def wait_for_messages(
     collected: list[Message] = []
     timed_out = True
     with anyio.move_on_after(timeout):
-        async for message in stream:
-            if not accept(message):
-                continue
-            collected.append(message)
-            if on_message is not None:
-                await on_message(message, len(collected))
-            if len(collected) >= count:
-                timed_out = False
-                break
+        async with aclosing(stream.__aiter__()) as messages:
+            async for message in messages:
+                if not accept(message):
+                    continue
+                collected.append(message)
+                if on_message is not None:
+                    await on_message(message, len(collected))
+                if len(collected) >= count:
+                    timed_out = False
+                    break
     return WaitResult(collected, timed_out and len(collected) < count, list(stream.request_ids))
 
 

@@ -423,7 +423,7 @@ async def _put_faults(request: Request) -> Response:
 
 async def _post_team(request: Request) -> Response:
     f = Fields(await _admin_body(request))
-    name = f.str("name", required=True)
+    name = f.text("name", required=True)
     plan = f.enum("plan", ("starter", "free"), default="starter")
     f.check()
     team_id, api_key = request.app.state.store.add_team(name, plan)
@@ -432,10 +432,10 @@ async def _post_team(request: Request) -> Response:
 
 async def _post_key(request: Request) -> Response:
     f = Fields(await _admin_body(request))
-    team_id = f.str("team_id", required=True)
-    scopes = f.list("scopes")
-    expired = f.bool("expired", default=False)
-    rate_limit = f.int("rate_limit", minimum=1)
+    team_id = f.text("team_id", required=True)
+    scopes = f.array("scopes")
+    expired = f.flag("expired", default=False)
+    rate_limit = f.integer("rate_limit", minimum=1)
     f.check()
     key = request.app.state.store.add_key(team_id, scopes or [], expired=expired, rate_limit=rate_limit)
     return JSONResponse({"api_key": key}, 201)

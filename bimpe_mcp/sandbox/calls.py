@@ -23,8 +23,8 @@ class CallRules:
 
     def make_call(self, team_id: str, agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f = Fields(body)
-        destination = f.str("destination", required=True, pattern=_E164, pattern_msg="must be an E.164 phone number")
-        is_test = f.bool("is_test_call", required=True)
+        destination = f.text("destination", required=True, pattern=_E164, pattern_msg="must be an E.164 phone number")
+        is_test = f.flag("is_test_call", required=True)
         f.check()
         agent = self.agent(team_id, agent_id)  # type: ignore[attr-defined]
         number = next((n for n in self.phone_numbers.values() if n["agent_id"] == agent_id), None)

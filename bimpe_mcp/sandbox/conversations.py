@@ -68,18 +68,18 @@ class ConversationRules:
 
     def _message_body(self, body: dict[str, Any]) -> tuple[Fields, str, str]:
         f = Fields(body)
-        text = f.str("message", required=True, max_len=4000)
+        text = f.text("message", required=True, max_len=4000)
         role = f.enum("role", ("user", "assistant"), default="user")
         return f, text, role
 
     def create_message(self, team_id: str, agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f, text, role = self._message_body(body)
-        conversation_id = f.str("conversation_id")
+        conversation_id = f.text("conversation_id")
         if conversation_id is None:
             channel_type = f.enum("channel_type", CHANNEL_TYPES, required=True)
-            user_id = f.str("channel_user_id", required=True, max_len=255)
-        username = f.str("channel_username", max_len=255)
-        is_test = f.bool("is_test_channel", default=False)
+            user_id = f.text("channel_user_id", required=True, max_len=255)
+        username = f.text("channel_username", max_len=255)
+        is_test = f.flag("is_test_channel", default=False)
         f.check()
         if conversation_id is not None:
             conv = self._conversation(team_id, agent_id, conversation_id)
@@ -180,7 +180,7 @@ class ConversationRules:
 
     def set_ai_status(self, team_id: str, agent_id: str, conversation_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f = Fields(body)
-        paused = f.bool("is_ai_chat_paused", required=True)
+        paused = f.flag("is_ai_chat_paused", required=True)
         f.check()
         conv = self._conversation(team_id, agent_id, conversation_id)
         if conv["is_ai_chat_paused"] != paused:

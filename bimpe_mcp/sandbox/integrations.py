@@ -89,9 +89,9 @@ class IntegrationRules:
         return {k: tool[k] for k in _TOOL_FIELDS}
 
     def _auth_config(self, f: Fields) -> dict[str, Any]:
-        raw = f.dict("auth_config") or {}
+        raw = f.mapping("auth_config") or {}
         sub = f.nested("auth_config", raw)
-        return {k: sub.str(k) for k in AUTH_CONFIG_KEYS if sub.has(k)}
+        return {k: sub.text(k) for k in AUTH_CONFIG_KEYS if sub.has(k)}
 
     # ---- bimpeai ----------------------------------------------------------------------------------
 
@@ -111,12 +111,12 @@ class IntegrationRules:
     def configure_bimpeai(self, team_id: str, agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f = Fields(body)
         kind = f.enum("type", CONNECTORS, required=True)
-        currency = f.str("currency", pattern=r"[A-Z]{3}", pattern_msg="must be a 3-letter uppercase currency code")
+        currency = f.text("currency", pattern=r"[A-Z]{3}", pattern_msg="must be a 3-letter uppercase currency code")
         creds = {}
         if kind in ("stripe", "paystack"):
-            creds = {name: f.str(name, required=True) for name in ("public_key", "secret_key")}
+            creds = {name: f.text(name, required=True) for name in ("public_key", "secret_key")}
         elif kind == "bumpa":
-            creds = {"token": f.str("token", required=True)}
+            creds = {"token": f.text("token", required=True)}
         f.check()
         self.agent(team_id, agent_id)  # type: ignore[attr-defined]
         connector = CONNECTORS[kind]
@@ -156,11 +156,11 @@ class IntegrationRules:
     def configure_custom_api(self, team_id: str, agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f = Fields(body)
         fields = {
-            "name": f.str("name", required=True, max_len=255),
-            "description": f.str("description", max_len=1000),
-            "base_url": f.str("base_url", pattern=_URL, pattern_msg="must be an http(s) URL"),
+            "name": f.text("name", required=True, max_len=255),
+            "description": f.text("description", max_len=1000),
+            "base_url": f.text("base_url", pattern=_URL, pattern_msg="must be an http(s) URL"),
             "auth_type": f.enum("auth_type", AUTH_TYPES, default="none"),
-            "test_endpoint": f.str("test_endpoint"),
+            "test_endpoint": f.text("test_endpoint"),
         }
         secrets = self._auth_config(f)
         f.check()
@@ -177,21 +177,21 @@ class IntegrationRules:
 
     def add_custom_tool(self, team_id: str, agent_id: str, integration_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f = Fields(body)
-        name = f.str("name", required=True, max_len=255)
+        name = f.text("name", required=True, max_len=255)
         f.enum("http_method", HTTP_METHODS, required=True)
-        f.str("url_template", required=True)
-        description = f.str("description", max_len=1000)
+        f.text("url_template", required=True)
+        description = f.text("description", max_len=1000)
         for group in ("url_params", "body_params"):
-            for i, param in enumerate(f.list(group) or []):
+            for i, param in enumerate(f.array(group) or []):
                 sub = f.nested(f"{group}.{i}", param if isinstance(param, dict) else {})
-                sub.str("name", required=True)
+                sub.text("name", required=True)
                 sub.enum("type", PARAM_TYPES, required=True)
         for name_ in ("headers_template", "body_template", "auth_config", "response_mapping"):
-            f.dict(name_)
+            f.mapping(name_)
         f.enum("auth_type", AUTH_TYPES)
-        category = f.str("category") or "custom"
-        approval = f.bool("require_human_approval", default=False)
-        f.int("timeout", minimum=1)
+        category = f.text("category") or "custom"
+        approval = f.flag("require_human_approval", default=False)
+        f.integer("timeout", minimum=1)
         f.check()
         integration = self._integration(team_id, agent_id, "custom_api", integration_id)
         tool = self._add_tool(
@@ -226,8 +226,8 @@ class IntegrationRules:
     def configure_mcp(self, team_id: str, agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f = Fields(body)
         fields = {
-            "name": f.str("name", required=True, max_len=255),
-            "server_url": f.str("server_url", required=True, pattern=_URL, pattern_msg="must be an http(s) URL"),
+            "name": f.text("name", required=True, max_len=255),
+            "server_url": f.text("server_url", required=True, pattern=_URL, pattern_msg="must be an http(s) URL"),
             "transport": f.enum("transport", ("http_sse", "streamable_http"), default="streamable_http"),
             "auth_type": f.enum("auth_type", AUTH_TYPES, default="none"),
         }
@@ -289,11 +289,11 @@ class IntegrationRules:
 
     def configure_pipedream(self, team_id: str, agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f = Fields(body)
-        slug = f.str(
+        slug = f.text(
             "app_slug", required=True, pattern=r"[a-z0-9]+(?:[-_][a-z0-9]+)*", pattern_msg="must be a lowercase slug"
         )
-        app_name = f.str("app_name", max_len=255)
-        app_icon = f.str("app_icon")
+        app_name = f.text("app_name", max_len=255)
+        app_icon = f.text("app_icon")
         f.check()
         self._require_workflow(team_id, agent_id)
         existing = next((i for i in self._family(team_id, agent_id, "pipedream") if i["app_slug"] == slug), None)
@@ -368,7 +368,7 @@ class IntegrationRules:
 
     def set_actions_enabled(self, team_id: str, agent_id: str, body: dict[str, Any], enabled: bool) -> dict[str, int]:
         f = Fields(body)
-        ids = f.list("action_ids")
+        ids = f.array("action_ids")
         if ids is None and not f.errors:
             f.fail("action_ids", "is required")
         if ids is not None and not all(isinstance(i, str) for i in ids):

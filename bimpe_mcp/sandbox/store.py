@@ -201,13 +201,13 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
         out: dict[str, Any] = {}
         for name in ("name", "system_prompt"):
             if create or f.has(name):
-                out[name] = f.str(name, required=True, max_len=255 if name == "name" else None)
+                out[name] = f.text(name, required=True, max_len=255 if name == "name" else None)
         for name in ("description", "category", "video_url"):
             if f.has(name):
-                out[name] = f.str(name)
+                out[name] = f.text(name)
         for name in WORKFLOW_LIST_FIELDS:
             if f.has(name):
-                out[name] = f.list(name) or []
+                out[name] = f.array(name) or []
         for i, rule in enumerate(out.get("rules") or []):
             _require_object_keys(f, f"rules.{i}", rule, ("id",))
         for i, flow in enumerate(out.get("flows") or []):
@@ -215,9 +215,9 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
         for i, faq in enumerate(out.get("faq") or []):
             _require_object_keys(f, f"faq.{i}", faq, ("question", "answer"))
         if f.has("guide"):
-            out["guide"] = f.dict("guide")
+            out["guide"] = f.mapping("guide")
         if f.has("setup_time"):
-            out["setup_time"] = f.int("setup_time", minimum=0)
+            out["setup_time"] = f.integer("setup_time", minimum=0)
         f.check()
         return out
 
@@ -258,7 +258,7 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
 
     def clone_workflow(self, team_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f = Fields(body)
-        source_id = f.str("source_workflow_id", required=True)
+        source_id = f.text("source_workflow_id", required=True)
         f.check()
         source = self._find_workflow(team_id, source_id)
         now = iso()
@@ -282,17 +282,17 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
         f = Fields(body)
         out: dict[str, Any] = {}
         if create:
-            out["workflow_id"] = f.str("workflow_id", required=True)
+            out["workflow_id"] = f.text("workflow_id", required=True)
         elif f.has("workflow_id"):
-            out["workflow_id"] = f.str("workflow_id")
+            out["workflow_id"] = f.text("workflow_id")
         for name in ("name", "description"):
             if create or f.has(name):
-                out[name] = f.str(name, required=True, max_len=255 if name == "name" else 2000)
+                out[name] = f.text(name, required=True, max_len=255 if name == "name" else 2000)
         if f.has("persona"):
             out["persona"] = f.enum("persona", PERSONAS)
         for name in AGENT_FIELDS:
             if f.has(name):
-                out[name] = f.str(name)
+                out[name] = f.text(name)
         f.check()
         if out.get("workflow_id") is not None:
             self._find_workflow(team_id, out["workflow_id"])
@@ -358,7 +358,7 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
         agent = self.agent(team_id, agent_id)
         f = Fields(body)
         status = f.enum("status", ("development", "live", "paused"), required=True)
-        reason = f.str("status_reason", max_len=1000)
+        reason = f.text("status_reason", max_len=1000)
         f.check()
         agent.update(status=status, status_reason=reason, updated_at=iso())
         return {"status": status, "status_reason": reason}
@@ -413,10 +413,10 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
         self.agent(team_id, agent_id)
         f = Fields(body)
         kind = f.enum("type", ("text", "url"), required=True)
-        name = f.str("name", required=True, max_len=255)
-        content = f.str("content", required=kind == "text")
-        url = f.str("url", required=kind == "url", pattern=r"https?://\S+", pattern_msg="must be an http(s) URL")
-        description = f.str("description", max_len=1000)
+        name = f.text("name", required=True, max_len=255)
+        content = f.text("content", required=kind == "text")
+        url = f.text("url", required=kind == "url", pattern=r"https?://\S+", pattern_msg="must be an http(s) URL")
+        description = f.text("description", max_len=1000)
         f.check()
         kb = {
             "id": self.new_id("kb"),
@@ -442,12 +442,12 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
         f = Fields(body)
         changes = {}
         if f.has("name"):
-            changes["name"] = f.str("name", required=True, max_len=255)
+            changes["name"] = f.text("name", required=True, max_len=255)
         if f.has("description"):
-            changes["description"] = f.str("description", max_len=1000)
+            changes["description"] = f.text("description", max_len=1000)
         for name in ("content", "url"):
             if f.has(name):
-                changes[name] = f.str(name)
+                changes[name] = f.text(name)
         f.check()
         kb.update(changes)
         return public(kb)
@@ -479,9 +479,9 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
         f = Fields(body)
         changes = {}
         if f.has("agent_id"):
-            changes["agent_id"] = f.str("agent_id")
+            changes["agent_id"] = f.text("agent_id")
         if f.has("label"):
-            changes["label"] = f.str("label", max_len=255)
+            changes["label"] = f.text("label", max_len=255)
         f.check()
         if changes.get("agent_id") is not None:
             self.agent(team_id, changes["agent_id"])
@@ -508,12 +508,12 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
     def create_phone_request(self, team_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f = Fields(body)
         fields = {
-            "business_name": f.str("business_name", required=True, max_len=255),
-            "intended_use": f.str("intended_use", required=True, max_len=1000),
+            "business_name": f.text("business_name", required=True, max_len=255),
+            "intended_use": f.text("intended_use", required=True, max_len=1000),
             "region": f.enum("region", ("us", "uk", "eu", "ng"), required=True),
-            "agent_count": f.int("agent_count", required=True, minimum=1),
-            "outbound_minutes": f.int("outbound_minutes", required=True, minimum=0),
-            "submitted_by_agent_id": f.str("submitted_by_agent_id"),
+            "agent_count": f.integer("agent_count", required=True, minimum=1),
+            "outbound_minutes": f.integer("outbound_minutes", required=True, minimum=0),
+            "submitted_by_agent_id": f.text("submitted_by_agent_id"),
         }
         f.check()
         if fields["submitted_by_agent_id"] is not None:

@@ -54,8 +54,9 @@ async def stream_endpoint(request: Request) -> StreamingResponse:
             while True:
                 if drop_after is not None and sent >= drop_after:
                     return
+                message: dict[str, Any] | None
                 if pending:
-                    message: dict[str, Any] | None = pending.pop(0)
+                    message = pending.pop(0)
                 else:
                     try:
                         message = await asyncio.wait_for(queue.get(), store.heartbeat_interval)

@@ -39,7 +39,7 @@ class Fields:
             return _MISSING
         return value
 
-    def str(
+    def text(
         self,
         name: str,
         *,
@@ -74,7 +74,7 @@ class Fields:
             return default
         return value
 
-    def bool(self, name: str, *, required: bool = False, default: Any = None) -> Any:
+    def flag(self, name: str, *, required: bool = False, default: Any = None) -> Any:
         value = self._get(name, required)
         if value is _MISSING or value is None:
             return default
@@ -83,7 +83,7 @@ class Fields:
             return default
         return value
 
-    def int(self, name: str, *, required: bool = False, minimum: int | None = None) -> Any:
+    def integer(self, name: str, *, required: bool = False, minimum: int | None = None) -> Any:
         value = self._get(name, required)
         if value is _MISSING or value is None:
             return None
@@ -95,7 +95,7 @@ class Fields:
             return value
         return None
 
-    def list(self, name: str) -> Any:
+    def array(self, name: str) -> Any:
         value = self._get(name, False)
         if value is _MISSING or value is None:
             return None
@@ -104,7 +104,7 @@ class Fields:
             return None
         return value
 
-    def dict(self, name: str) -> Any:
+    def mapping(self, name: str) -> Any:
         value = self._get(name, False)
         if value is _MISSING or value is None:
             return None

@@ -290,7 +290,7 @@ class ToolFactory:
             annotations["confirmation"] = confirmation
         returns = Annotated[CallToolResult, entry.output_model]
         annotations["return"] = returns
-        handler.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
+        handler.__signature__ = inspect.Signature(parameters, return_annotation=returns)
         handler.__annotations__ = annotations
         hints = spec.hints
         tool = Tool.from_function(

@@ -107,7 +107,7 @@ async def _configure_bimpeai(call: ToolCall[ConfigureBimpeai]) -> Configured:
     else:
         step = f"{body.type} is connected: list_agent_actions shows its actions."
     return Configured(
-        success=data.success, channel_id=data.channel_id, onboarding_url=data.onboarding_url, next_step=step
+        id=None, success=data.success, channel_id=data.channel_id, onboarding_url=data.onboarding_url, next_step=step
     )
 
 
@@ -129,7 +129,7 @@ async def _configure_pipedream(call: ToolCall[ConfigurePipedream]) -> Configured
     body = request_body(call.params, m.PipedreamConfigure)
     data = (await call.client.integrations.configure_pipedream(call.params.agent_id, body)).data
     step = "Open onboarding_url to authorise the app in the Console."
-    return Configured(onboarding_url=data.onboarding_url, next_step=step)
+    return Configured(id=None, onboarding_url=data.onboarding_url, next_step=step)
 
 
 async def _discover(call: ToolCall[IntegrationRef]) -> Result[m.DiscoverResult]:

@@ -38,6 +38,7 @@ async def _send_test_message(call: ToolCall[SendTestMessage]) -> TestExchange:
         conversation_id=p.conversation_id,
         channel_type=None if p.conversation_id else p.channel_type,
         channel_user_id=None if p.conversation_id else p.channel_user_id,
+        channel_username=None,
         is_test_channel=True,
     )
     sent = (await call.client.conversations.create_message(p.agent_id, body)).data
