@@ -82,9 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     tools = commands.add_parser("tools", help="List the tools this configuration exposes.")
     output = tools.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_const", const="json", help="Print the tools/list payload.")
     output.add_argument(
-        "--markdown", dest="json", action="store_const", const="markdown", help="Print the catalog as a markdown table."
+        "--json", dest="output", action="store_const", const="json", help="Print the tools/list payload."
+    )
+    output.add_argument(
+        "--markdown",
+        dest="output",
+        action="store_const",
+        const="markdown",
+        help="Print the catalog as a markdown table.",
     )
     _server_flags(tools, argparse.SUPPRESS)
     return parser
@@ -117,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         return _fail(str(error))
     if command == "tools":
-        return _list_tools(settings, as_json=args.json)
+        return _list_tools(settings, output=args.output)
+    # A shared HTTP service may run keyless: each request then brings its team's key (see http.py).
     shared_http = command == "serve" and settings.transport == "http"
     if not settings.sandbox and not settings.api_key and not shared_http:
         return _fail("BIMPE_API_KEY is not set: export your team key (sk_…), or pass --sandbox to try the demo data.")
@@ -217,8 +224,8 @@ def _call(settings: Settings, tool: str, raw_arguments: str) -> int:
             sandbox.stop()
 
 
-def _list_tools(settings: Settings, *, as_json: str | None) -> int:
-    """Print the catalog: a plain list, the tools/list payload (as_json="json") or a markdown table."""
+def _list_tools(settings: Settings, *, output: str | None) -> int:
+    """Print the catalog: a plain list, the tools/list payload (output="json") or a markdown table."""
     import anyio
     from mcp import Client
 
@@ -234,9 +241,9 @@ def _list_tools(settings: Settings, *, as_json: str | None) -> int:
             await server.aclose()
 
     tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in anyio.run(listing)]
-    if as_json == "markdown":
+    if output == "markdown":
         text = tools_markdown(tools)
-    elif as_json:
+    elif output == "json":
         text = json.dumps({"tools": tools}, indent=2, ensure_ascii=False) + "\n"
     else:
         width = max((len(t["name"]) for t in tools), default=0)

@@ -195,11 +195,6 @@ def test_the_probe_path_answers_on_the_server_the_args_build(
         assert client.post("/mcp", json={}).status_code == 401  # no default key: each request brings one
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.main exits 2 without BIMPE_API_KEY on every transport, though over HTTP each request "
-    "can bring its own key (http.RequireApiKey); the Secret's api-key is optional in the Deployment",
-)
 def test_the_container_starts_without_a_default_key(
     container: dict[str, Any], container_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

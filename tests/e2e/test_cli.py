@@ -10,7 +10,10 @@ import sys
 import time
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from bimpe_mcp import __version__
 from bimpe_mcp.sandbox import RunningSandbox
@@ -165,3 +168,33 @@ async def test_start_up_makes_no_network_call() -> None:
             await conn.client.list_resource_templates()
             with pytest.raises(BlockingIOError):
                 console.accept()
+
+
+async def test_http_service_without_a_server_key_takes_each_requests_key(sandbox: RunningSandbox) -> None:
+    port = free_port()
+    env = server_env(None, BIMPE_BASE_URL=sandbox.base_url)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bimpe_mcp", "serve", "--transport", "http", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                anonymous = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline and process.poll() is None, "the HTTP server did not start"
+                time.sleep(0.1)
+        assert anonymous.status_code == 401
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {sandbox.store.demo_api_key}"})
+        async with http, Client(streamable_http_client(url, http_client=http)) as client:
+            result = await client.call_tool("list_agents", {})
+        assert result.structured_content["items"][0]["name"] == "Bimpe Demo Agent"  # type: ignore[index]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
