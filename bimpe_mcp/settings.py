@@ -32,7 +32,7 @@ class Setting:
 
 
 SETTINGS_TABLE: tuple[Setting, ...] = (
-    Setting("api_key", "", "BIMPE_API_KEY", "", "Team API key (sk_…). Required unless --sandbox."),
+    Setting("api_key", "", "BIMPE_API_KEY", "", "Team API key (sk_…). Required unless --sandbox or serving HTTP."),
     Setting("base_url", "--base-url", "BIMPE_BASE_URL", DEFAULT_BASE_URL, "Console API base URL."),
     Setting("toolsets", "--toolsets", "BIMPE_TOOLSETS", "all", "Comma-separated toolsets to expose."),
     Setting("read_only", "--read-only", "BIMPE_READ_ONLY", "false", "Expose read-only tools only."),

@@ -162,14 +162,20 @@ class IntegrationRules:
             "auth_type": f.enum("auth_type", AUTH_TYPES, default="none"),
             "test_endpoint": f.text("test_endpoint"),
         }
+        return self._custom_view(self._upsert_by_name(team_id, agent_id, "custom_api", fields, f))
+
+    def _upsert_by_name(
+        self, team_id: str, agent_id: str, family: str, fields: dict[str, Any], f: Fields
+    ) -> dict[str, Any]:
+        """Configure a named integration: the same name on the same agent updates it in place."""
         secrets = self._auth_config(f)
         f.check()
         self._require_workflow(team_id, agent_id)
-        existing = next((i for i in self._family(team_id, agent_id, "custom_api") if i["name"] == fields["name"]), None)
-        record = existing or self._new_integration(team_id, agent_id, "custom_api", type="custom_api")
+        existing = next((i for i in self._family(team_id, agent_id, family) if i["name"] == fields["name"]), None)
+        record = existing or self._new_integration(team_id, agent_id, family, type=family)
         record.update(fields, status="connected", is_connected=True)
         record["_secrets"] = secrets
-        return self._custom_view(record)
+        return record
 
     def list_custom_tools(self, team_id: str, agent_id: str, integration_id: str) -> list[dict[str, Any]]:
         self._integration(team_id, agent_id, "custom_api", integration_id)
@@ -231,14 +237,7 @@ class IntegrationRules:
             "transport": f.enum("transport", ("http_sse", "streamable_http"), default="streamable_http"),
             "auth_type": f.enum("auth_type", AUTH_TYPES, default="none"),
         }
-        secrets = self._auth_config(f)
-        f.check()
-        self._require_workflow(team_id, agent_id)
-        existing = next((i for i in self._family(team_id, agent_id, "mcp_server") if i["name"] == fields["name"]), None)
-        record = existing or self._new_integration(team_id, agent_id, "mcp_server", type="mcp_server")
-        record.update(fields, status="connected", is_connected=True)
-        record["_secrets"] = secrets
-        return self._mcp_view(record)
+        return self._mcp_view(self._upsert_by_name(team_id, agent_id, "mcp_server", fields, f))
 
     def discover_mcp(self, team_id: str, agent_id: str, integration_id: str) -> dict[str, int]:
         integration = self._integration(team_id, agent_id, "mcp_server", integration_id)
