@@ -164,22 +164,29 @@ class ConsoleTransport:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + API_PREFIX,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            cookies=_no_cookies(),
-            headers={"User-Agent": user_agent, "Accept": "application/json"},
-            follow_redirects=False,
-        )
+        self._transport = transport
+        self._user_agent = user_agent
+        self._http: httpx.AsyncClient | None = None
         self._random = random.Random()
 
     @property
     def http(self) -> httpx.AsyncClient:
+        """The pool, created on first use: loading TLS roots would otherwise slow every start-up."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url + API_PREFIX,
+                timeout=httpx.Timeout(self.timeout),
+                transport=self._transport,
+                cookies=_no_cookies(),
+                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+                follow_redirects=False,
+            )
         return self._http
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def __aenter__(self) -> ConsoleTransport:
         return self
@@ -204,7 +211,7 @@ class ConsoleTransport:
         while True:
             started = time.monotonic()
             try:
-                response = await self._http.request(
+                response = await self.http.request(
                     spec.method, spec.path, params=params or None, json=spec.json, headers=headers
                 )
                 await response.aread()

@@ -275,13 +275,10 @@ class ToolFactory:
     def _tool(self, entry: _BoundTool) -> Tool:
         spec = entry.spec
         handler = self._handler(entry)
-        parameters = [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any)
-            for name in entry.arg_model.model_fields
-        ]
-        parameters.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
-        annotations: dict[str, Any] = {name: Any for name in entry.arg_model.model_fields}
-        annotations["ctx"] = Context
+        # The signature names only what the SDK injects; the arguments model is swapped in below, so the
+        # SDK never builds (and throws away) a model of its own for the tool's parameters.
+        parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+        annotations: dict[str, Any] = {"ctx": Context}
         if spec.confirm:
             confirmation = Annotated[ElicitationResult[ConfirmForm], Resolve(self._resolver)]
             parameters.append(

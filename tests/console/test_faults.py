@@ -91,13 +91,13 @@ async def test_faults_really_fired(faulty: Any, store: SandboxStore) -> None:
     client, faults = faulty
     replays: list[int] = []
     transport: ConsoleTransport = client.transport
-    original = transport._http.send
+    original = transport.http.send
 
     async def counting_send(request: Any, **kw: Any) -> Any:
         replays.append(1)
         return await original(request, **kw)
 
-    transport._http.send = counting_send  # type: ignore[method-assign]
+    transport.http.send = counting_send  # type: ignore[method-assign]
     faults.replace(seed=3, drop_rate=0.5)
     for i in range(N):
         await client.workflows.create(m.WorkflowCreate(name=f"x{i}", system_prompt="p"))
