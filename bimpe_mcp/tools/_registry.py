@@ -49,7 +49,7 @@ from bimpe_mcp.tools._runtime import Limits, ToolCall
 from bimpe_mcp.tools._schema import compact_schema
 from bimpe_mcp.tools._spec import ToolSpec, Traced
 
-__all__ = ["Backend", "build_tools", "select_tools"]
+__all__ = ["Backend", "ToolFactory", "select_tools"]
 
 logger = logging.getLogger("bimpe_mcp.tools")
 
@@ -216,7 +216,7 @@ def _id_lookups(spec: ToolSpec) -> str:
     return ", ".join(found)
 
 
-def _confirmation_resolver(bound: dict[str, _BoundTool], supports_elicitation: Any) -> Any:
+def _confirmation_resolver(bound: dict[str, _BoundTool]) -> Any:
     """One resolver for every destructive tool: confirm by argument, by asking, or not at all."""
 
     async def confirm_destructive_action(ctx: Context) -> _Confirmed | _NotConfirmed | Elicit[ConfirmForm]:
@@ -227,7 +227,7 @@ def _confirmation_resolver(bound: dict[str, _BoundTool], supports_elicitation: A
         target = entry.injected.get(target_field, arguments.get(target_field))
         if target and arguments.get("confirm") == target:
             return _Confirmed("argument")
-        if supports_elicitation(ctx):
+        if _client_supports_elicitation(ctx):
             return Elicit(f"{entry.spec.title} {target}? This cannot be undone.", ConfirmForm)
         return _NotConfirmed(target)
 
@@ -264,7 +264,7 @@ class ToolFactory:
             )
             arg_model = create_model(spec.name, __base__=_StrictArgs, **_arg_fields(spec, injected))
             self.bound[spec.name] = _BoundTool(spec, arg_model, _output_model(spec), injected)
-        self._resolver = _confirmation_resolver(self.bound, _client_supports_elicitation)
+        self._resolver = _confirmation_resolver(self.bound)
         for entry in self.bound.values():
             entry.tool = self._tool(entry)
 
@@ -416,6 +416,3 @@ def _given(validated: dict[str, Any], raw_params: Any) -> dict[str, Any]:
 
 _CONTROL_ARGUMENTS = frozenset({"confirm", "idempotency_key"})
 
-
-def build_tools(specs: Sequence[ToolSpec], backend: Backend) -> ToolFactory:
-    return ToolFactory(specs, backend)

@@ -79,14 +79,15 @@ def _family_of(kind: str) -> str | None:
     return kind if kind in ("custom_api", "mcp_server", "pipedream") else None
 
 
-def _item(family: str, raw: BaseModel) -> IntegrationItem:
+def _item(family: str, raw: Any) -> IntegrationItem:
+    """One shape for every family: the all-connected view has names and actions, the family lists a config."""
     if isinstance(raw, m.Integration | m.BimpeaiIntegration):
         data = raw.model_dump()
         data.setdefault("actions", [])
         return IntegrationItem(family=_family_of(raw.type) or family, **data)
-    config: dict[str, Any] = raw.config.model_dump(exclude_none=True)  # type: ignore[attr-defined]
+    config: dict[str, Any] = raw.config.model_dump(exclude_none=True)
     name = config.get("name") or config.get("app_name") or config.get("app_slug") or family
-    return IntegrationItem(id=raw.id, family=family, type=family, name=name, config=config)  # type: ignore[attr-defined]
+    return IntegrationItem(id=raw.id, family=family, type=family, name=name, config=config)
 
 
 async def _list_integrations(call: ToolCall[ListIntegrations]) -> dict[str, Any]:

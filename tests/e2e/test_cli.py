@@ -198,3 +198,14 @@ async def test_http_service_without_a_server_key_takes_each_requests_key(sandbox
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+
+
+async def test_logs_go_to_stderr_as_json_lines_when_asked(sandbox: RunningSandbox) -> None:
+    async with connect("stdio", sandbox, args=["--log-json"]) as conn:
+        await conn.ok("list_agents")
+        await conn.fails("get_agent", {"agent_id": "agt_missing"})
+        log = conn.log()
+    records = [json.loads(line) for line in log.splitlines() if line.strip()]
+    outcomes = [r["message"].split(" in ")[0] for r in records if r["logger"] == "bimpe_mcp.tools"]
+    assert outcomes == ["tool list_agents ok", "tool get_agent error"]
+    assert all({"ts", "level", "logger", "message"} <= set(record) for record in records)
