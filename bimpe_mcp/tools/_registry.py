@@ -415,4 +415,3 @@ def _given(validated: dict[str, Any], raw_params: Any) -> dict[str, Any]:
 
 
 _CONTROL_ARGUMENTS = frozenset({"confirm", "idempotency_key"})
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from bimpe_mcp.console import MessageStream, wait_for_reply
+from bimpe_mcp.console import ListQuery, MessageStream, wait_for_reply
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import ToolCall
 from bimpe_mcp.tools._spec import READ, WRITE, AgentRef, ToolSpec, Traced
@@ -42,7 +42,7 @@ async def _send_test_message(call: ToolCall[SendTestMessage]) -> TestExchange:
         is_test_channel=True,
     )
     sent = (await call.client.conversations.create_message(p.agent_id, body)).data
-    conversation_id = sent.conversation_id or p.conversation_id
+    conversation_id = sent.conversation_id or p.conversation_id or await _tester_conversation(call)
     if not p.wait_for_reply or conversation_id is None:
         return TestExchange(conversation_id=conversation_id, sent=sent, reply=None, timed_out=False)
     await call.progress(0, 1, "Message sent; waiting for the agent's reply")
@@ -51,6 +51,14 @@ async def _send_test_message(call: ToolCall[SendTestMessage]) -> TestExchange:
     reply = waited.messages[0] if waited.messages else None
     await call.progress(1, 1, "Reply received" if reply else "No reply before the timeout")
     return TestExchange(conversation_id=conversation_id, sent=sent, reply=reply, timed_out=reply is None)
+
+
+async def _tester_conversation(call: ToolCall[SendTestMessage]) -> str | None:
+    """The tester's newest test conversation: the documented Message has no conversation_id to go by."""
+    p = call.params
+    query = ListQuery(limit=1, search=p.channel_user_id, sort="-last_message_at")
+    found = await call.client.conversations.list(p.agent_id, query, channel=f"test_{p.channel_type}")
+    return next((c.id for c in found.data if c.channel_user_id == p.channel_user_id), None)
 
 
 TOOLS = (

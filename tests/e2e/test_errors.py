@@ -176,3 +176,27 @@ async def test_unexpected_exception_is_reported_and_the_server_keeps_serving(
         assert "boom" not in text and "the server keeps serving" in text
         assert (await conn.ok("get_agent", {"agent_id": sandbox.store.demo_agent_id}))["id"]
     assert "boom inside the channel listing" in caplog.text and "Traceback" in caplog.text
+
+
+async def test_send_test_message_finds_the_conversation_when_the_console_omits_its_id(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented Message carries no conversation_id; the tool then finds the tester's conversation."""
+    from bimpe_mcp.console._client import Conversations
+
+    original = Conversations.create_message
+
+    async def without_conversation_id(self: Any, agent_id: str, body: Any, **kw: Any) -> Any:
+        result = await original(self, agent_id, body, **kw)
+        return type(result)(result.data.model_copy(update={"conversation_id": None}), result.request_id)
+
+    monkeypatch.setattr(Conversations, "create_message", without_conversation_id)
+    args = {"agent_id": sandbox.store.demo_agent_id, "message": "Anyone there?", "channel_user_id": "tester-7"}
+    async with connect("memory", sandbox) as conn:
+        exchange = await conn.ok("send_test_message", args)
+        again = await conn.ok("send_test_message", {**args, "message": "Still here?"})
+    assert exchange["sent"]["conversation_id"] is None and exchange["conversation_id"].startswith("conv_")
+    assert again["conversation_id"] == exchange["conversation_id"]
+    assert exchange["reply"]["message"].endswith('"Anyone there?"') and again["reply"]["message"].endswith(
+        '"Still here?"'
+    )
