@@ -105,6 +105,7 @@ async def test_every_tool_passes_the_guardrails(spec: Any) -> None:
         assert prop.get("description"), f"{spec.name}.{name} has no description"
         assert len(prop["description"]) <= 100
     assert all("title" not in node for node in _walk(schema))
+    assert len(json.dumps(tool, separators=(",", ":"))) < 4_500, "a tool over ~1,100 tokens: trim it"
     output = tool["outputSchema"]
     assert output["type"] == "object" and {"request_id", "request_ids"} <= set(output["properties"])
     if spec.hints.destructive:
