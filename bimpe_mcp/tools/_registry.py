@@ -334,8 +334,8 @@ class ToolFactory:
                 )
                 return self._finish(spec, _error_result(text), started)
             redactor = redactor.with_secrets([api_key])
-            writes_need_key = not spec.hints.read_only and not spec.hints.idempotent
-            prefix = idempotency_key or (uuid.uuid4().hex[:16] if writes_need_key else None)
+            retryable_by_key = not spec.hints.read_only and not spec.hints.idempotent
+            prefix = idempotency_key or (uuid.uuid4().hex[:16] if retryable_by_key else None)
             client = ConsoleClient(backend.transport, api_key, idempotency_prefix=prefix)
 
             async def progress(done: float, total: float | None, message: str | None) -> None:

@@ -122,9 +122,7 @@ async def every_secret_bearing_call(conn: Connection, agent_id: str, progress: R
 
 
 @pytest.mark.parametrize("kind", ["stdio", "http"])
-async def test_canary_secrets_never_leave(
-    kind: str, sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_canary_secrets_never_leave(kind: str, sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     sandbox.store.add_key(sandbox.store.demo_team_id, ALL_SCOPES, api_key=SERVER_KEY)
     env = {"BIMPE_API_KEY": SERVER_KEY, "BIMPE_LOG_LEVEL": "DEBUG"}
