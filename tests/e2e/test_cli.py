@@ -209,3 +209,14 @@ async def test_logs_go_to_stderr_as_json_lines_when_asked(sandbox: RunningSandbo
     outcomes = [r["message"].split(" in ")[0] for r in records if r["logger"] == "bimpe_mcp.tools"]
     assert outcomes == ["tool list_agents ok", "tool get_agent error"]
     assert all({"ts", "level", "logger", "message"} <= set(record) for record in records)
+
+
+async def test_stdio_sandbox_mode_needs_no_key() -> None:
+    """`bimpe-mcp --sandbox` over stdio: the demo data in-process, no key, no Console."""
+    async with connect("stdio", None, args=["--sandbox"]) as conn:
+        agents = await conn.ok("list_agents")
+        exchange = await conn.ok(
+            "send_test_message", {"agent_id": agents["items"][0]["id"], "message": "Hello there", "timeout_s": 10}
+        )
+    assert [agent["name"] for agent in agents["items"]] == ["Bimpe Demo Agent"]
+    assert exchange["reply"]["message"].endswith('You said: "Hello there"')
