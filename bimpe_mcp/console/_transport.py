@@ -241,6 +241,10 @@ class ConsoleTransport:
                 await anyio.sleep(delay)
 
     def _transport_error(self, exc: httpx.HTTPError, request_id: str) -> ConsoleError:
+        if isinstance(exc, httpx.DecodingError):
+            return ConsoleResponseError(
+                "The Console's answer could not be decoded (a broken Content-Encoding)", status=0, request_id=request_id
+            )
         if isinstance(exc, httpx.TimeoutException):
             return ConsoleTimeoutError(f"The Console did not answer within {self.timeout:g}s", request_id=request_id)
         return ConsoleConnectionError(
@@ -248,7 +252,7 @@ class ConsoleTransport:
         )
 
     def _may_retry_exception(self, spec: RequestSpec, exc: httpx.HTTPError, attempt: int) -> bool:
-        if attempt >= self.retry.max_retries or not isinstance(exc, httpx.TransportError):
+        if attempt >= self.retry.max_retries or not isinstance(exc, httpx.TransportError | httpx.DecodingError):
             return False
         if spec.replay == "safe":
             return True

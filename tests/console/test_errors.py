@@ -323,3 +323,18 @@ async def test_empty_204_on_a_write_with_a_body_is_an_error(scripted: Callable[.
     client, _ = scripted(httpx.Response(204), retry=NO_RETRY)
     with pytest.raises(ConsoleResponseError):
         await client.agents.update("agt_1", m.AgentUpdate(name="x"))
+
+
+async def test_an_undecodable_answer_is_a_response_error_and_gets_retried() -> None:
+    def garbled(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-encoding": "gzip"}, content=b"not gzip at all")
+
+    script = Scripted(garbled, ok({"id": "wf_1", "name": "W"}))
+    transport = ConsoleTransport(base_url="http://console.test", transport=script, retry=FAST)
+    result = await transport.request(RequestSpec("GET", "/workflows/wf_1"), api_key="sk_test_1")
+    assert result.data["id"] == "wf_1" and script.attempts == 2
+    script = Scripted(garbled)
+    transport = ConsoleTransport(base_url="http://console.test", transport=script, retry=FAST)
+    with pytest.raises(ConsoleResponseError, match="could not be decoded"):
+        await transport.request(RequestSpec("POST", "/workflows", replay="never"), api_key="sk_test_1")
+    assert script.attempts == 1
