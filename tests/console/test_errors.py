@@ -325,14 +325,10 @@ async def test_empty_204_on_a_write_with_a_body_is_an_error(scripted: Callable[.
         await client.agents.update("agt_1", m.AgentUpdate(name="x"))
 
 
-async def test_an_undecodable_answer_is_a_response_error_and_gets_retried() -> None:
+async def test_an_undecodable_answer_to_an_unrepeatable_write_is_a_response_error() -> None:
     def garbled(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"content-encoding": "gzip"}, content=b"not gzip at all")
 
-    script = Scripted(garbled, ok({"id": "wf_1", "name": "W"}))
-    transport = ConsoleTransport(base_url="http://console.test", transport=script, retry=FAST)
-    result = await transport.request(RequestSpec("GET", "/workflows/wf_1"), api_key="sk_test_1")
-    assert result.data["id"] == "wf_1" and script.attempts == 2
     script = Scripted(garbled)
     transport = ConsoleTransport(base_url="http://console.test", transport=script, retry=FAST)
     with pytest.raises(ConsoleResponseError, match="could not be decoded"):
