@@ -21,9 +21,6 @@ class Metrics:
             self._calls[(tool, outcome)] += 1
             self._seconds[(tool, outcome)] += seconds
 
-    def calls(self, tool: str, outcome: str) -> int:
-        return self._calls.get((tool, outcome), 0)
-
     def render(self) -> str:
         lines = [
             "# HELP bimpe_mcp_tool_calls_total Tool calls by tool and outcome (ok, error, invalid).",

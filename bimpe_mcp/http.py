@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bimpe_mcp import __version__
 from bimpe_mcp.server import BimpeServer
 from bimpe_mcp.settings import Settings
+from bimpe_mcp.tools._registry import api_key_from_headers
 
 __all__ = ["create_app"]
 
@@ -35,8 +36,7 @@ class RequireApiKey:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self.server_has_key and scope["path"].startswith("/mcp"):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            scheme, _, token = headers.get("authorization", "").partition(" ")
-            if not headers.get("x-bimpe-api-key") and not (scheme.lower() == "bearer" and token.strip()):
+            if api_key_from_headers(headers) is None:
                 body = {
                     "error": "api_key_missing",
                     "message": "Send your BimpeAI team key as 'Authorization: Bearer sk_…' or 'X-Bimpe-Api-Key'.",

@@ -12,8 +12,8 @@ import pytest
 from mcp import Client
 
 from bimpe_mcp.server import build_server
-from bimpe_mcp.settings import Settings
-from bimpe_mcp.tools import ALL_TOOLS, TOOLSETS
+from bimpe_mcp.settings import TOOLSET_IDS, Settings
+from bimpe_mcp.tools import ALL_TOOLS
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
 ISSUE_CATALOG = {
@@ -74,7 +74,7 @@ async def test_catalog_is_the_issue_catalog_in_a_fixed_order() -> None:
     assert by_toolset == {toolset: set(names.split()) for toolset, names in ISSUE_CATALOG.items()}
     assert [tool["name"] for tool in tools] == [spec.name for spec in ALL_TOOLS]
     assert [t["name"] for t in tools] == [t["name"] for t in await _list()], "order must be stable"
-    assert {toolset.id for toolset in TOOLSETS} == set(ISSUE_CATALOG)
+    assert tuple(ISSUE_CATALOG) == TOOLSET_IDS, "settings must offer exactly the catalog's toolsets"
 
 
 def _walk(schema: Any) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """The tool catalog: every toolset's `ToolSpec`s, in the order `tools/list` shows them."""
 
 from bimpe_mcp.tools import agents, calls, conversations, integrations, knowledge, phone_numbers, testing, workflows
-from bimpe_mcp.tools._spec import TOOLSETS, Toolset, ToolSpec
+from bimpe_mcp.tools._spec import ToolSpec
 
 ALL_TOOLS: tuple[ToolSpec, ...] = (
     *agents.TOOLS,
@@ -14,4 +14,4 @@ ALL_TOOLS: tuple[ToolSpec, ...] = (
     *phone_numbers.TOOLS,
 )
 
-__all__ = ["ALL_TOOLS", "TOOLSETS", "ToolSpec", "Toolset"]
+__all__ = ["ALL_TOOLS", "ToolSpec"]

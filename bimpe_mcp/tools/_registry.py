@@ -19,7 +19,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -49,9 +49,12 @@ from bimpe_mcp.tools._runtime import Limits, ToolCall
 from bimpe_mcp.tools._schema import compact_schema
 from bimpe_mcp.tools._spec import ToolSpec, Traced
 
-__all__ = ["Backend", "ToolFactory", "select_tools"]
+__all__ = ["Backend", "ToolFactory", "api_key_from_headers", "select_tools"]
 
 logger = logging.getLogger("bimpe_mcp.tools")
+
+_CONTROL_ARGUMENTS = frozenset({"confirm", "idempotency_key"})
+"""Arguments the server itself consumes; they never reach a Console request."""
 
 _NULLABLE_INPUTS = {"update_phone_number": ("agent_id",)}
 """Inputs where null means something (unassign), so their schema must admit it."""
@@ -90,15 +93,17 @@ class Backend:
 
     def api_key_for(self, ctx: Context[Any, Any]) -> str | None:
         """The caller's key: an HTTP request's own header wins over the server's key."""
-        headers = _headers(ctx)
-        if headers:
-            explicit = headers.get("x-bimpe-api-key")
-            if explicit:
-                return explicit.strip()
-            scheme, _, token = (headers.get("authorization") or "").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-        return self.api_key
+        return api_key_from_headers(_headers(ctx) or {}) or self.api_key
+
+
+def api_key_from_headers(headers: Mapping[str, str]) -> str | None:
+    """A team key sent as `X-Bimpe-Api-Key` or `Authorization: Bearer` (lower-case header names)."""
+    if explicit := (headers.get("x-bimpe-api-key") or "").strip():
+        return explicit
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def _headers(ctx: Context[Any, Any]) -> Any:
@@ -132,7 +137,7 @@ class _BoundTool:
     arg_model: type[ArgModelBase]
     output_model: type[BaseModel]
     injected: dict[str, Any]
-    tool: Tool | None = None
+    tool: Tool = field(init=False)
 
 
 def _output_model(spec: ToolSpec) -> type[BaseModel]:
@@ -270,7 +275,7 @@ class ToolFactory:
 
     @property
     def tools(self) -> list[Tool]:
-        return [entry.tool for entry in self.bound.values() if entry.tool is not None]
+        return [entry.tool for entry in self.bound.values()]
 
     def _tool(self, entry: _BoundTool) -> Tool:
         spec = entry.spec
@@ -392,7 +397,7 @@ class ToolFactory:
         if ctx.method != "tools/call" or not ctx.params:
             return await call_next(ctx)
         entry = self.bound.get(str(ctx.params.get("name")))
-        if entry is None or entry.tool is None:
+        if entry is None:
             return await call_next(ctx)
         arguments = ctx.params.get("arguments") or {}
         if not isinstance(arguments, dict):
@@ -412,6 +417,3 @@ def _given(validated: dict[str, Any], raw_params: Any) -> dict[str, Any]:
     """The validated values of the arguments the caller actually sent, explicit nulls included."""
     sent = (raw_params or {}).get("arguments") or {}
     return {name: value for name, value in validated.items() if name in sent and name not in _CONTROL_ARGUMENTS}
-
-
-_CONTROL_ARGUMENTS = frozenset({"confirm", "idempotency_key"})

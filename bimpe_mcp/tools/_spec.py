@@ -1,4 +1,4 @@
-"""What a tool is: a frozen `ToolSpec`, the toolsets, and the shared parameter and output shapes.
+"""What a tool is: a frozen `ToolSpec` (its toolset is one of `settings.TOOLSET_IDS`), and the shared shapes.
 
 A toolset module lists `ToolSpec`s and nothing else. The registry turns them into MCP
 tools (schemas, annotations, confirmation, errors), so a new Console operation costs one
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DELETE",
     "READ",
-    "TOOLSETS",
     "UPDATE",
     "WRITE",
     "AgentRef",
@@ -30,7 +29,6 @@ __all__ = [
     "Runner",
     "ToolParams",
     "ToolSpec",
-    "Toolset",
     "Traced",
 ]
 
@@ -58,24 +56,6 @@ READ = Hints(read_only=True, destructive=False, idempotent=True)
 WRITE = Hints(read_only=False, destructive=False, idempotent=False)
 UPDATE = Hints(read_only=False, destructive=False, idempotent=True)
 DELETE = Hints(read_only=False, destructive=True, idempotent=True)
-
-
-@dataclass(frozen=True, slots=True)
-class Toolset:
-    id: str
-    description: str
-
-
-TOOLSETS: tuple[Toolset, ...] = (
-    Toolset("agents", "Agents: create, configure, go live, actions and channels."),
-    Toolset("knowledge", "Knowledge bases an agent answers from."),
-    Toolset("integrations", "Connectors: stripe/paystack/bumpa/google, custom APIs, MCP servers, Pipedream."),
-    Toolset("testing", "Test codes, test messages and test calls."),
-    Toolset("workflows", "Workflows that drive agents."),
-    Toolset("conversations", "Conversations, messages and live message streams."),
-    Toolset("calls", "Call history and real outbound calls."),
-    Toolset("phone_numbers", "Phone numbers and number requests."),
-)
 
 
 @dataclass(frozen=True, slots=True)

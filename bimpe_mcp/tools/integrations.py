@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bimpe_mcp.console import Result
+from bimpe_mcp.console import Family, Result
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import ToolCall, deleting, listed, request_body
 from bimpe_mcp.tools._spec import DELETE, READ, UPDATE, WRITE, AgentRef, Deleted, Page, ToolSpec, Traced
 
-Family = Literal["bimpeai", "custom_api", "mcp_server", "pipedream"]
 _BIMPEAI_TYPES = {"bumpa", "google_calendar", "google_sheets", "paystack", "stripe"}
 
 
