@@ -18,15 +18,15 @@ from bimpe_mcp import __version__
 from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS
-from bimpe_mcp.tools._registry import Backend, ToolFactory, select_tools
+from bimpe_mcp.tools._registry import Backend, ToolFactory, hidden_reason
 
-__all__ = ["INSTRUCTIONS", "BimpeServer", "build_server"]
+__all__ = ["INSTRUCTIONS", "BimpeServer", "build_server", "instructions"]
 
 INSTRUCTIONS = """\
 bimpe-mcp manages BimpeAI agents through the Console API.
 - Find ids first: list_agents, list_workflows, list_integrations, list_conversations.
-- An agent needs a workflow (create_agent(workflow_id=…)) before custom_api, mcp_server or pipedream \
-integrations; update_agent(workflow_id=…) attaches one.
+- An agent needs a workflow before custom_api, mcp_server or pipedream integrations; \
+update_agent(workflow_id=…) attaches one.
 - Payments: configure_bimpeai_integration(type=stripe|paystack, public_key, secret_key). Google \
 connectors and Pipedream return an onboarding_url the user must open.
 - Custom API: configure_custom_api, then add_custom_api_tool. MCP server: configure_mcp_server, \
@@ -35,6 +35,16 @@ discover_mcp_server_tools, test_mcp_server.
 then set_agent_status(status=live).
 - Destructive tools ask for confirmation, or take confirm=<the target id>.
 - Every result carries request_id; errors say what to fix."""
+
+
+def instructions(agent_id: str | None) -> str:
+    """The server instructions; a server scoped to one agent names no tool it hides."""
+    if agent_id is None:
+        return INSTRUCTIONS
+    scoped = f"bimpe-mcp manages one BimpeAI agent ({agent_id}) through the Console API: agent_id is fixed."
+    first_steps = "- Find ids first: list_workflows, list_integrations, list_conversations."
+    lines = INSTRUCTIONS.splitlines()
+    return "\n".join([scoped, first_steps, *lines[2:]])
 
 
 @dataclass
@@ -59,16 +69,21 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
         user_agent=f"bimpe-mcp/{__version__}",
     )
     backend = Backend(transport=console, api_key=settings.api_key, agent_id=settings.agent_id)
-    specs = select_tools(
-        ALL_TOOLS, toolsets=settings.toolsets, read_only=settings.read_only, agent_id=settings.agent_id
-    )
-    factory = ToolFactory(specs, backend)
+    reasons = {
+        spec.name: hidden_reason(
+            spec, toolsets=settings.toolsets, read_only=settings.read_only, agent_id=settings.agent_id
+        )
+        for spec in ALL_TOOLS
+    }
+    specs = [spec for spec in ALL_TOOLS if reasons[spec.name] is None]
+    hidden = {name: reason for name, reason in reasons.items() if reason is not None}
+    factory = ToolFactory(specs, backend, hidden=hidden)
     security = RequestStateSecurity(keys=[settings.state_key]) if settings.state_key else None
     mcp = MCPServer(
         "bimpe-mcp",
         title="BimpeAI Console",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=instructions(settings.agent_id),
         website_url="https://bimpe.ai",
         tools=factory.tools,
         middleware=[factory.check_arguments],
@@ -83,9 +98,9 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
 def _add_resources(mcp: MCPServer, backend: Backend) -> None:
     async def read(ctx: Context, fetch: Any) -> str:
         api_key = backend.api_key_for(ctx)
-        if not api_key:
+        if api_key is None:
             raise ResourceError("No BimpeAI API key: set BIMPE_API_KEY or send Authorization: Bearer sk_….")
-        client = ConsoleClient(backend.transport, api_key)
+        client = ConsoleClient(backend.transport, api_key.value)
         try:
             result = await fetch(client)
         except ConsoleError as error:
@@ -100,6 +115,10 @@ def _add_resources(mcp: MCPServer, backend: Backend) -> None:
         mime_type="application/json",
     )
     async def agent_resource(agent_id: str, ctx: Context) -> str:
+        if backend.agent_id is not None and agent_id != backend.agent_id:
+            raise ResourceError(
+                f"bimpe://agents/{agent_id} is not available: this server is scoped to agent {backend.agent_id}."
+            )
         return await read(ctx, lambda client: client.agents.get(agent_id))
 
     @mcp.resource(

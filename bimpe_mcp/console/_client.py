@@ -16,7 +16,8 @@ import pydantic
 from pydantic import TypeAdapter
 
 from bimpe_mcp.console import _models as m
-from bimpe_mcp.console._errors import ConsoleError, ConsoleResponseError
+from bimpe_mcp.console._errors import ConsoleError, ConsoleResponseError, InvalidIdError
+from bimpe_mcp.console._paths import route
 from bimpe_mcp.console._transport import ConsoleTransport, PageMeta, Replay, RequestSpec, Result
 
 __all__ = ["ConsoleClient", "ListQuery", "PageWalk"]
@@ -94,6 +95,7 @@ class _Area:
         idempotency_key: str | None = None,
         replay: Replay = "safe",
         request_id: str | None = None,
+        changes_state: bool = True,
     ) -> Result[Any]:
         write = method != "GET"
         spec = RequestSpec(
@@ -104,6 +106,7 @@ class _Area:
             idempotency_key=(idempotency_key or self._client.next_idempotency_key()) if write else None,
             replay=replay,
             allow_empty=method == "DELETE",
+            changes_state=write and changes_state,
         )
         return await self._client.send(spec, shape, request_id=request_id)
 
@@ -113,43 +116,54 @@ class Agents(_Area):
         return await self._send(list[m.Agent], "GET", "/agents", params=query.params(), **kw)
 
     async def get(self, agent_id: str, **kw: Any) -> Result[m.AgentDetail]:
-        return await self._send(m.AgentDetail, "GET", f"/agents/{agent_id}", **kw)
+        return await self._send(m.AgentDetail, "GET", route("/agents/{agent_id}", agent_id=agent_id), **kw)
 
     async def create(self, body: m.AgentCreate, **kw: Any) -> Result[m.AgentCreated]:
         return await self._send(m.AgentCreated, "POST", "/agents", json=body.body(), **kw)
 
     async def update(self, agent_id: str, body: m.AgentUpdate, **kw: Any) -> Result[m.Agent]:
-        return await self._send(m.Agent, "PATCH", f"/agents/{agent_id}", json=body.patch(), **kw)
+        return await self._send(
+            m.Agent, "PATCH", route("/agents/{agent_id}", agent_id=agent_id), json=body.patch(), **kw
+        )
 
     async def delete(self, agent_id: str, **kw: Any) -> Result[None]:
-        return await self._send(None, "DELETE", f"/agents/{agent_id}", **kw)
+        return await self._send(None, "DELETE", route("/agents/{agent_id}", agent_id=agent_id), **kw)
 
     async def set_live_status(self, agent_id: str, body: m.LiveStatusUpdate, **kw: Any) -> Result[m.LiveStatus]:
-        path = f"/agents/{agent_id}/live-status"
+        path = route("/agents/{agent_id}/live-status", agent_id=agent_id)
         return await self._send(m.LiveStatus, "PATCH", path, json=body.body(), **kw)
 
     async def test_code(self, agent_id: str, **kw: Any) -> Result[m.TestCode]:
-        return await self._send(m.TestCode, "GET", f"/agents/{agent_id}/deployment/agent-test-code", **kw)
+        return await self._send(
+            m.TestCode, "GET", route("/agents/{agent_id}/deployment/agent-test-code", agent_id=agent_id), **kw
+        )
 
     async def integrations(self, agent_id: str, **kw: Any) -> Result[builtins.list[m.Integration]]:
-        return await self._send(list[m.Integration], "GET", f"/agents/{agent_id}/integrations", **kw)
+        return await self._send(
+            list[m.Integration], "GET", route("/agents/{agent_id}/integrations", agent_id=agent_id), **kw
+        )
 
     async def channels(self, agent_id: str, **kw: Any) -> Result[builtins.list[m.Channel]]:
-        return await self._send(list[m.Channel], "GET", f"/agents/{agent_id}/channels", **kw)
+        return await self._send(list[m.Channel], "GET", route("/agents/{agent_id}/channels", agent_id=agent_id), **kw)
 
     async def actions(self, agent_id: str, **kw: Any) -> Result[builtins.list[m.AgentAction]]:
-        return await self._send(list[m.AgentAction], "GET", f"/agents/{agent_id}/actions", **kw)
+        return await self._send(
+            list[m.AgentAction], "GET", route("/agents/{agent_id}/actions", agent_id=agent_id), **kw
+        )
 
     async def set_actions(
         self, agent_id: str, body: m.ActionIds, *, enabled: bool, **kw: Any
     ) -> Result[m.UpdatedCount]:
-        path = f"/agents/{agent_id}/actions/{'enable' if enabled else 'disable'}"
+        template = "/agents/{agent_id}/actions/enable" if enabled else "/agents/{agent_id}/actions/disable"
+        path = route(template, agent_id=agent_id)
         return await self._send(m.UpdatedCount, "POST", path, json=body.body(), **kw)
 
 
 class KnowledgeBases(_Area):
     def _path(self, agent_id: str, kb_id: str | None = None) -> str:
-        return f"/agents/{agent_id}/knowledge_bases" + (f"/{kb_id}" if kb_id else "")
+        if kb_id is None:
+            return route("/agents/{agent_id}/knowledge_bases", agent_id=agent_id)
+        return route("/agents/{agent_id}/knowledge_bases/{kb_id}", agent_id=agent_id, kb_id=kb_id)
 
     async def list(self, agent_id: str, **kw: Any) -> Result[builtins.list[m.KnowledgeBase]]:
         return await self._send(list[m.KnowledgeBase], "GET", self._path(agent_id), **kw)
@@ -176,73 +190,79 @@ class Integrations(_Area):
         "pipedream": list[m.PipedreamIntegration],
     }
 
-    def _path(self, agent_id: str, family: Family, *rest: str) -> str:
-        return "/".join((f"/agents/{agent_id}/integrations/{family}", *rest))
+    def _path(self, agent_id: str, family: Family, template: str = "", **ids: str) -> str:
+        if family not in self._LIST_SHAPES:
+            raise InvalidIdError(f"family must be one of {', '.join(self._LIST_SHAPES)}", field="family")
+        return route("/agents/{agent_id}/integrations/{family}" + template, agent_id=agent_id, family=family, **ids)
 
     async def list(self, agent_id: str, family: Family, **kw: Any) -> Result[builtins.list[Any]]:
-        return await self._send(self._LIST_SHAPES[family], "GET", self._path(agent_id, family), **kw)
+        path = self._path(agent_id, family)
+        return await self._send(self._LIST_SHAPES[family], "GET", path, **kw)
 
     async def disconnect(self, agent_id: str, family: Family, integration_id: str, **kw: Any) -> Result[None]:
-        return await self._send(None, "DELETE", self._path(agent_id, family, integration_id), **kw)
+        path = self._path(agent_id, family, "/{integration_id}", integration_id=integration_id)
+        return await self._send(None, "DELETE", path, **kw)
 
     async def configure_bimpeai(
         self, agent_id: str, body: m.BimpeaiConfigure, **kw: Any
     ) -> Result[m.BimpeaiConfigureResult]:
-        path = self._path(agent_id, "bimpeai", "configure")
+        path = self._path(agent_id, "bimpeai", "/configure")
         return await self._send(m.BimpeaiConfigureResult, "POST", path, json=body.body(), **kw)
 
     async def configure_custom_api(
         self, agent_id: str, body: m.CustomApiConfigure, **kw: Any
     ) -> Result[m.CustomApiIntegration]:
-        path = self._path(agent_id, "custom_api", "configure")
+        path = self._path(agent_id, "custom_api", "/configure")
         return await self._send(m.CustomApiIntegration, "POST", path, json=body.body(), **kw)
 
     async def add_custom_api_tool(
         self, agent_id: str, integration_id: str, body: m.CustomApiToolCreate, **kw: Any
     ) -> Result[m.IntegrationTool]:
-        path = self._path(agent_id, "custom_api", integration_id, "tools")
+        path = self._path(agent_id, "custom_api", "/{integration_id}/tools", integration_id=integration_id)
         return await self._send(m.IntegrationTool, "POST", path, json=body.body(), **kw)
 
     async def list_custom_api_tools(
         self, agent_id: str, integration_id: str, **kw: Any
     ) -> Result[builtins.list[m.IntegrationTool]]:
-        path = self._path(agent_id, "custom_api", integration_id, "tools")
+        path = self._path(agent_id, "custom_api", "/{integration_id}/tools", integration_id=integration_id)
         return await self._send(list[m.IntegrationTool], "GET", path, **kw)
 
     async def delete_custom_api_tool(self, agent_id: str, integration_id: str, tool_id: str, **kw: Any) -> Result[None]:
-        path = self._path(agent_id, "custom_api", integration_id, "tools", tool_id)
+        path = self._path(
+            agent_id, "custom_api", "/{integration_id}/tools/{tool_id}", integration_id=integration_id, tool_id=tool_id
+        )
         return await self._send(None, "DELETE", path, **kw)
 
     async def configure_mcp_server(
         self, agent_id: str, body: m.McpServerConfigure, **kw: Any
     ) -> Result[m.McpServerIntegration]:
-        path = self._path(agent_id, "mcp_server", "configure")
+        path = self._path(agent_id, "mcp_server", "/configure")
         return await self._send(m.McpServerIntegration, "POST", path, json=body.body(), **kw)
 
     async def discover_mcp_server(self, agent_id: str, integration_id: str, **kw: Any) -> Result[m.DiscoverResult]:
-        path = self._path(agent_id, "mcp_server", integration_id, "discover")
+        path = self._path(agent_id, "mcp_server", "/{integration_id}/discover", integration_id=integration_id)
         return await self._send(m.DiscoverResult, "POST", path, **kw)
 
     async def test_mcp_server(self, agent_id: str, integration_id: str, **kw: Any) -> Result[m.McpTestResult]:
-        path = self._path(agent_id, "mcp_server", integration_id, "test")
+        path = self._path(agent_id, "mcp_server", "/{integration_id}/test", integration_id=integration_id)
         return await self._send(m.McpTestResult, "POST", path, **kw)
 
     async def list_mcp_server_tools(
         self, agent_id: str, integration_id: str, **kw: Any
     ) -> Result[builtins.list[m.IntegrationTool]]:
-        path = self._path(agent_id, "mcp_server", integration_id, "tools")
+        path = self._path(agent_id, "mcp_server", "/{integration_id}/tools", integration_id=integration_id)
         return await self._send(list[m.IntegrationTool], "GET", path, **kw)
 
     async def configure_pipedream(
         self, agent_id: str, body: m.PipedreamConfigure, **kw: Any
     ) -> Result[m.OnboardingUrl]:
-        path = self._path(agent_id, "pipedream", "configure")
+        path = self._path(agent_id, "pipedream", "/configure")
         return await self._send(m.OnboardingUrl, "POST", path, json=body.body(), **kw)
 
 
 class Conversations(_Area):
-    def _path(self, agent_id: str, *rest: str) -> str:
-        return "/".join((f"/agents/{agent_id}/conversations", *rest))
+    def _path(self, agent_id: str, template: str = "", **ids: str) -> str:
+        return route("/agents/{agent_id}/conversations" + template, agent_id=agent_id, **ids)
 
     async def list(
         self,
@@ -264,37 +284,53 @@ class Conversations(_Area):
         return await self._send(list[m.Conversation], "GET", self._path(agent_id), params=params, **kw)
 
     async def get(self, agent_id: str, conversation_id: str, **kw: Any) -> Result[m.ConversationDetail]:
-        return await self._send(m.ConversationDetail, "GET", self._path(agent_id, conversation_id), **kw)
+        return await self._send(
+            m.ConversationDetail,
+            "GET",
+            self._path(agent_id, "/{conversation_id}", conversation_id=conversation_id),
+            **kw,
+        )
 
     async def create_message(self, agent_id: str, body: m.MessageCreate, **kw: Any) -> Result[m.Message]:
-        return await self._send(m.Message, "POST", self._path(agent_id, "messages"), json=body.body(), **kw)
+        return await self._send(m.Message, "POST", self._path(agent_id, "/messages"), json=body.body(), **kw)
 
     async def list_messages(
         self, agent_id: str, conversation_id: str, query: ListQuery = ListQuery(), **kw: Any
     ) -> Result[builtins.list[m.Message]]:
-        path = self._path(agent_id, conversation_id, "messages")
+        path = self._path(agent_id, "/{conversation_id}/messages", conversation_id=conversation_id)
         return await self._send(list[m.Message], "GET", path, params=query.params(), **kw)
 
     async def get_message(self, agent_id: str, conversation_id: str, message_id: str, **kw: Any) -> Result[m.Message]:
-        return await self._send(m.Message, "GET", self._path(agent_id, conversation_id, "messages", message_id), **kw)
+        return await self._send(
+            m.Message,
+            "GET",
+            self._path(
+                agent_id,
+                "/{conversation_id}/messages/{message_id}",
+                conversation_id=conversation_id,
+                message_id=message_id,
+            ),
+            **kw,
+        )
 
     async def send_message(
         self, agent_id: str, conversation_id: str, body: m.MessageSend, **kw: Any
     ) -> Result[m.Message]:
-        path = self._path(agent_id, conversation_id, "messages")
+        path = self._path(agent_id, "/{conversation_id}/messages", conversation_id=conversation_id)
         return await self._send(m.Message, "POST", path, json=body.body(), **kw)
 
     async def set_ai_status(
         self, agent_id: str, conversation_id: str, body: m.AiStatusUpdate, **kw: Any
     ) -> Result[m.AiStatus]:
-        path = self._path(agent_id, conversation_id, "ai-status")
+        path = self._path(agent_id, "/{conversation_id}/ai-status", conversation_id=conversation_id)
         return await self._send(m.AiStatus, "PATCH", path, json=body.body(), **kw)
 
     async def stream_ticket(self, agent_id: str, conversation_id: str, **kw: Any) -> Result[m.StreamTicket]:
         """A single-use ticket. Keyed afresh, never from `idempotency_prefix`: a repeated tool call must
         not get back the ticket its first run already spent."""
         kw.setdefault("idempotency_key", str(uuid.uuid4()))
-        return await self._send(m.StreamTicket, "POST", self._path(agent_id, conversation_id, "stream-ticket"), **kw)
+        path = self._path(agent_id, "/{conversation_id}/stream-ticket", conversation_id=conversation_id)
+        return await self._send(m.StreamTicket, "POST", path, changes_state=False, **kw)
 
 
 class Calls(_Area):
@@ -308,15 +344,19 @@ class Calls(_Area):
         **kw: Any,
     ) -> Result[builtins.list[m.Call]]:
         params = query.params(is_test_call=is_test_call, status=status)
-        return await self._send(list[m.Call], "GET", f"/agents/{agent_id}/calls", params=params, **kw)
+        return await self._send(
+            list[m.Call], "GET", route("/agents/{agent_id}/calls", agent_id=agent_id), params=params, **kw
+        )
 
     async def get(self, agent_id: str, call_id: str, **kw: Any) -> Result[m.CallDetail]:
-        return await self._send(m.CallDetail, "GET", f"/agents/{agent_id}/calls/{call_id}", **kw)
+        return await self._send(
+            m.CallDetail, "GET", route("/agents/{agent_id}/calls/{call_id}", agent_id=agent_id, call_id=call_id), **kw
+        )
 
     async def create(self, agent_id: str, body: m.CallCreate, **kw: Any) -> Result[m.CallStarted]:
         """Place a call. A real call is only resent when it provably never left: it may ring a phone."""
         replay: Replay = "safe" if body.is_test_call else "connect_only"
-        path = f"/agents/{agent_id}/calls"
+        path = route("/agents/{agent_id}/calls", agent_id=agent_id)
         return await self._send(m.CallStarted, "POST", path, json=body.body(), replay=replay, **kw)
 
 
@@ -327,20 +367,22 @@ class Workflows(_Area):
         return await self._send(list[m.Workflow], "GET", "/workflows", params=query.params(scope=scope), **kw)
 
     async def get(self, workflow_id: str, **kw: Any) -> Result[m.Workflow]:
-        return await self._send(m.Workflow, "GET", f"/workflows/{workflow_id}", **kw)
+        return await self._send(m.Workflow, "GET", route("/workflows/{workflow_id}", workflow_id=workflow_id), **kw)
 
     async def create(self, body: m.WorkflowCreate, **kw: Any) -> Result[m.Workflow]:
         return await self._send(m.Workflow, "POST", "/workflows", json=body.body(), **kw)
 
     async def update(self, workflow_id: str, body: m.WorkflowUpdate, **kw: Any) -> Result[m.Workflow]:
-        return await self._send(m.Workflow, "PATCH", f"/workflows/{workflow_id}", json=body.patch(), **kw)
+        return await self._send(
+            m.Workflow, "PATCH", route("/workflows/{workflow_id}", workflow_id=workflow_id), json=body.patch(), **kw
+        )
 
     async def clone(self, source_workflow_id: str, **kw: Any) -> Result[m.Workflow]:
         body = {"source_workflow_id": source_workflow_id}
         return await self._send(m.Workflow, "POST", "/workflows/clone", json=body, **kw)
 
     async def delete(self, workflow_id: str, **kw: Any) -> Result[None]:
-        return await self._send(None, "DELETE", f"/workflows/{workflow_id}", **kw)
+        return await self._send(None, "DELETE", route("/workflows/{workflow_id}", workflow_id=workflow_id), **kw)
 
 
 class PhoneNumbers(_Area):
@@ -348,10 +390,12 @@ class PhoneNumbers(_Area):
         return await self._send(list[m.PhoneNumber], "GET", "/phone-numbers", params=query.params(), **kw)
 
     async def get(self, phone_number_id: str, **kw: Any) -> Result[m.PhoneNumber]:
-        return await self._send(m.PhoneNumber, "GET", f"/phone-numbers/{phone_number_id}", **kw)
+        return await self._send(
+            m.PhoneNumber, "GET", route("/phone-numbers/{phone_number_id}", phone_number_id=phone_number_id), **kw
+        )
 
     async def update(self, phone_number_id: str, body: m.PhoneNumberUpdate, **kw: Any) -> Result[m.PhoneNumber]:
-        path = f"/phone-numbers/{phone_number_id}"
+        path = route("/phone-numbers/{phone_number_id}", phone_number_id=phone_number_id)
         return await self._send(m.PhoneNumber, "PATCH", path, json=body.patch(), **kw)
 
     async def list_requests(
@@ -382,6 +426,9 @@ class ConsoleClient:
         self.api_key = api_key
         self.idempotency_prefix = idempotency_prefix
         self.request_ids: list[str] = []
+        self.write_may_have_happened = False
+        """True once any write of this client succeeded or may have been applied: a caller retrying
+        the whole operation must then reuse `idempotency_prefix`."""
         self._writes = 0
         self.agents = Agents(self)
         self.knowledge_bases = KnowledgeBases(self)
@@ -412,7 +459,9 @@ class ConsoleClient:
         except ConsoleError as error:
             if error.request_id:
                 self.request_ids.append(error.request_id)
+            self.write_may_have_happened |= error.may_have_been_applied
             raise
+        self.write_may_have_happened |= spec.is_write
         if result.request_id:
             self.request_ids.append(result.request_id)
         if shape is None:
@@ -421,10 +470,12 @@ class ConsoleClient:
             data = _adapter(shape).validate_python(result.data)
         except pydantic.ValidationError as exc:
             fields = sorted({".".join(str(p) for p in err["loc"]) or "data" for err in exc.errors()})
-            raise ConsoleResponseError(
+            mismatch = ConsoleResponseError(
                 f"{spec.method} {spec.path}: the Console's answer did not match the documented shape "
                 f"(fields: {', '.join(fields[:5])})",
                 status=result.status,
                 request_id=result.request_id,
-            ) from None
+            )
+            mismatch.may_have_been_applied = spec.is_write
+            raise mismatch from None
         return Result(data, result.request_id, result.meta, result.rate_limit, result.status)

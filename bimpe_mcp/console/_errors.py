@@ -1,6 +1,9 @@
 """Typed errors for the Console API.
 
     ConsoleError
+    ├── ConsoleRequestError            refused before sending: nothing reached the Console
+    │   ├── InvalidIdError             an id that cannot be one path segment
+    │   └── InvalidApiKeyError         a key that cannot be sent (blank, whitespace or control characters)
     ├── ConsoleConnectionError         the request never got an answer (connect, read, dropped)
     │   └── ConsoleTimeoutError
     ├── ConsoleResponseError           an answer that is not the Console's envelope (HTML, truncated JSON)
@@ -33,9 +36,12 @@ __all__ = [
     "ConsoleAPIError",
     "ConsoleConnectionError",
     "ConsoleError",
+    "ConsoleRequestError",
     "ConsoleResponseError",
     "ConsoleTimeoutError",
     "FieldError",
+    "InvalidApiKeyError",
+    "InvalidIdError",
     "NotFoundError",
     "PermissionDeniedError",
     "PreconditionError",
@@ -70,10 +76,29 @@ class FieldError:
 class ConsoleError(Exception):
     """Base of every error the Console client raises."""
 
+    may_have_been_applied: bool = False
+    """For a write: whether any attempt may have reached the Console and been applied."""
+
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.request_id = request_id
+
+
+class ConsoleRequestError(ConsoleError):
+    """The request was refused before sending, so nothing reached the Console; retrying it as is fails again."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidIdError(ConsoleRequestError):
+    """An id that cannot be placed in a path as one segment."""
+
+
+class InvalidApiKeyError(ConsoleRequestError):
+    """An API key that cannot be sent: blank, or holding whitespace or control characters."""
 
 
 class ConsoleConnectionError(ConsoleError):
@@ -235,7 +260,7 @@ CODE_TABLE: dict[str, CodeInfo] = {
         501, ServerError, "Not Implemented", "This endpoint is not active yet; use the agent-scoped variant."
     ),
     "internal_error": CodeInfo(
-        500, ServerError, "Internal Server Error", "A Console failure: retry later with the same request."
+        500, ServerError, "Internal Server Error", "A Console failure: retry later."
     ),
 }
 

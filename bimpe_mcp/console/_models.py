@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
 
+from bimpe_mcp.console._paths import Id
+
 __all__ = [
     "ActionIds",
     "Agent",
@@ -138,9 +140,9 @@ Region = Literal["us", "uk", "eu", "ng"]
 
 
 class AgentUpdate(RequestModel):
-    workflow_id: str | None = Field(None, description="Workflow that drives the agent.")
+    workflow_id: Id | None = Field(None, description="Workflow that drives the agent.")
     name: str | None = Field(None, min_length=1, max_length=255, description="Agent name.")
-    description: str | None = Field(None, description="What the agent does.")
+    description: str | None = Field(None, max_length=2000, description="What the agent does.")
     language: str | None = Field(None, description="Language code, e.g. en.")
     persona: Persona | None = Field(None, description="Tone of voice.")
     timezone: str | None = Field(None, description="IANA timezone, e.g. Africa/Lagos.")
@@ -153,9 +155,9 @@ class AgentUpdate(RequestModel):
 
 
 class AgentCreate(AgentUpdate):
-    workflow_id: str = Field(description="Workflow that drives the agent (list_workflows).")
+    workflow_id: Id = Field(description="Workflow that drives the agent (list_workflows).")
     name: str = Field(min_length=1, max_length=255, description="Agent name.")
-    description: str = Field(description="What the agent does.")
+    description: str = Field(min_length=1, max_length=2000, description="What the agent does.")
 
 
 class Agent(ResponseModel):
@@ -239,7 +241,7 @@ class AgentCreated(Agent):
 
 class LiveStatusUpdate(RequestModel):
     status: AgentStatus = Field(description="development, live or paused.")
-    status_reason: str | None = Field(None, description="Why, shown in the Console.")
+    status_reason: str | None = Field(None, max_length=1000, description="Why, shown in the Console.")
 
 
 class LiveStatus(ResponseModel):
@@ -310,7 +312,7 @@ class AgentAction(ResponseModel):
 
 
 class ActionIds(RequestModel):
-    action_ids: list[str] = Field(min_length=1, description="Action ids from list_agent_actions.")
+    action_ids: list[Id] = Field(min_length=1, max_length=500, description="Action ids from list_agent_actions.")
 
 
 class UpdatedCount(ResponseModel):
@@ -324,7 +326,7 @@ class KnowledgeBaseUpdate(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=255, description="Name.")
     description: str | None = Field(None, max_length=1000, description="What it covers.")
     content: str | None = Field(None, description="Text content (type text).")
-    url: str | None = Field(None, description="Page to ingest (type url).")
+    url: str | None = Field(None, pattern=r"^https?://\S+$", description="Page to ingest (type url).")
 
 
 class KnowledgeBaseCreate(KnowledgeBaseUpdate):
@@ -369,8 +371,8 @@ class AuthConfig(RequestModel):
 
 class CustomApiConfigure(RequestModel):
     name: str = Field(min_length=1, max_length=255, description="Integration name; reusing one updates it.")
-    description: str | None = Field(None, description="What the API is for.")
-    base_url: str | None = Field(None, description="Base URL of the API.")
+    description: str | None = Field(None, max_length=1000, description="What the API is for.")
+    base_url: str | None = Field(None, pattern=r"^https?://", description="Base URL of the API.")
     auth_type: AuthType | None = Field(None, description="How to authenticate.")
     auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
     test_endpoint: str | None = Field(None, description="Path used to test the connection.")
@@ -403,10 +405,10 @@ class ResponseMapping(RequestModel):
 
 
 class CustomApiToolCreate(RequestModel):
-    name: str = Field(min_length=1, description="Tool name, e.g. Create order.")
+    name: str = Field(min_length=1, max_length=255, description="Tool name, e.g. Create order.")
     http_method: HttpMethod = Field(description="HTTP method.")
     url_template: str = Field(min_length=1, description="Path or URL, e.g. /orders/{order_id}.")
-    description: str | None = Field(None, description="When the agent should use it.")
+    description: str | None = Field(None, max_length=1000, description="When the agent should use it.")
     url_params: list[BodyParam] | None = Field(None, description="Parameters in url_template.")
     body_params: list[BodyParam] | None = Field(None, description="JSON body parameters.")
     headers_template: dict[str, str] | None = Field(None, description="Extra headers.")
@@ -534,7 +536,7 @@ class MessageSend(RequestModel):
 
 
 class MessageCreate(MessageSend):
-    conversation_id: str | None = Field(None, description="Append to this conversation.")
+    conversation_id: Id | None = Field(None, description="Append to this conversation.")
     channel_type: ChannelType | None = Field(None, description="Channel, when no conversation_id.")
     channel_user_id: str | None = Field(None, description="Sender address on that channel.")
     channel_username: str | None = Field(None, description="Sender display name.")
@@ -619,8 +621,8 @@ class WorkflowCreate(WorkflowUpdate):
 
 
 class PhoneNumberUpdate(RequestModel):
-    agent_id: str | None = Field(None, description="Agent to route the number to; null unassigns.")
-    label: str | None = Field(None, description="Label.")
+    agent_id: Id | None = Field(None, description="Agent to route the number to; null unassigns.")
+    label: str | None = Field(None, max_length=255, description="Label.")
 
 
 class PhoneNumber(ResponseModel):
@@ -634,12 +636,12 @@ class PhoneNumber(ResponseModel):
 
 
 class PhoneNumberRequestCreate(RequestModel):
-    business_name: str = Field(min_length=1, description="Business the number is for.")
-    intended_use: str = Field(min_length=1, description="What calls it will carry.")
+    business_name: str = Field(min_length=1, max_length=255, description="Business the number is for.")
+    intended_use: str = Field(min_length=1, max_length=1000, description="What calls it will carry.")
     region: Region = Field(description="us, uk, eu or ng.")
     agent_count: int = Field(ge=1, description="Agents that will use it.")
     outbound_minutes: int = Field(ge=0, description="Expected outbound minutes a month.")
-    submitted_by_agent_id: str | None = Field(None, description="Agent asking for it.")
+    submitted_by_agent_id: Id | None = Field(None, description="Agent asking for it.")
 
 
 class PhoneNumberRequest(ResponseModel):

@@ -19,8 +19,15 @@ import httpx
 from httpx_sse import SSEError, aconnect_sse
 
 from bimpe_mcp.console._client import ConsoleClient, ListQuery
-from bimpe_mcp.console._errors import ConsoleConnectionError, ConsoleResponseError
+from bimpe_mcp.console._errors import (
+    ConsoleConnectionError,
+    ConsoleError,
+    ConsoleResponseError,
+    RateLimitError,
+    ServerError,
+)
 from bimpe_mcp.console._models import Message
+from bimpe_mcp.console._paths import route
 from bimpe_mcp.console._transport import RequestSpec
 
 __all__ = ["MessageStream", "WaitResult", "wait_for_messages", "wait_for_reply"]
@@ -28,6 +35,18 @@ __all__ = ["MessageStream", "WaitResult", "wait_for_messages", "wait_for_reply"]
 logger = logging.getLogger("bimpe_mcp.console.stream")
 
 _EPOCH = "1970-01-01T00:00:00.000Z"
+
+_MAX_RETRY_AFTER_S = 2.0
+"""A 429 asking for a longer wait (e.g. the per-key stream cap) is a lasting refusal: raised, not waited out."""
+
+
+def _passing(error: ConsoleError) -> bool:
+    if isinstance(error, RateLimitError):
+        return error.retry_after is None or error.retry_after <= _MAX_RETRY_AFTER_S
+    if isinstance(error, ServerError):
+        return error.status != 501
+    return True
+
 
 DEFAULT_READ_TIMEOUT = 45.0
 """Above the Console's ~20 s heartbeat, so a live but quiet stream is never mistaken for a dead one."""
@@ -74,22 +93,31 @@ class MessageStream:
             self._after = await self._latest_position()
         failures = 0
         while True:
+            pause: float | None = None
             try:
                 async for message in self._connect_once():
                     failures = 0
                     yield message
                 reason = "the server closed the stream"
+                last: ConsoleError | None = None
             except (httpx.TransportError, SSEError) as exc:
-                reason = type(exc).__name__
+                reason, last = type(exc).__name__, None
+            except (ServerError, RateLimitError, ConsoleResponseError, ConsoleConnectionError) as exc:
+                # Opening a stream is a read: a passing failure is retried; a lasting one is raised as is.
+                if not _passing(exc):
+                    raise
+                reason, last, pause = str(exc), exc, getattr(exc, "retry_after", None)
             failures += 1
             if failures > self._max_reconnects:
+                if last is not None:
+                    raise last
                 raise ConsoleConnectionError(
                     f"The message stream failed {failures} times in a row ({reason})",
                     request_id=self.request_ids[-1] if self.request_ids else None,
                 )
             self.reconnects += 1
             logger.info("message stream reconnecting after %s (after=%s)", reason, self._after)
-            await anyio.sleep(min(0.25 * failures, 2.0))
+            await anyio.sleep(pause if pause is not None else min(0.25 * failures, 2.0))
 
     async def _latest_position(self) -> str:
         """Where "new" starts, as a resume cursor: the newest message's id, or the epoch when there is none.
@@ -109,7 +137,11 @@ class MessageStream:
         if ticket.request_id:
             self.request_ids.append(ticket.request_id)
         transport = self._client.transport
-        path = f"/agents/{self._agent_id}/conversations/{self._conversation_id}/stream"
+        path = route(
+            "/agents/{agent_id}/conversations/{conversation_id}/stream",
+            agent_id=self._agent_id,
+            conversation_id=self._conversation_id,
+        )
         params = {"ticket": ticket.data.ticket}
         if self._after:
             params["after"] = self._after

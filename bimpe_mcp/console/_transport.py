@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.cookiejar
 import logging
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,8 +24,10 @@ from bimpe_mcp.console._errors import (
     ConsoleAPIError,
     ConsoleConnectionError,
     ConsoleError,
+    ConsoleRequestError,
     ConsoleResponseError,
     ConsoleTimeoutError,
+    InvalidApiKeyError,
     RateLimit,
     error_class_for,
     parse_field_errors,
@@ -47,6 +50,9 @@ logger = logging.getLogger("bimpe_mcp.console")
 T = TypeVar("T")
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
+"""Visible ASCII: what an API key or an idempotency key may hold and still be one header value."""
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,12 @@ class RequestSpec:
     idempotency_key: str | None = None
     replay: Replay = "safe"
     allow_empty: bool = False
+    changes_state: bool | None = None
+    """Whether a successful request changed something; None: every method but GET does."""
+
+    @property
+    def is_write(self) -> bool:
+        return self.method != "GET" if self.changes_state is None else self.changes_state
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:
@@ -137,6 +149,15 @@ def _rate_limit(headers: httpx.Headers) -> RateLimit:
         remaining=number("x-ratelimit-remaining"),
         reset=number("x-ratelimit-reset"),
     )
+
+
+def _may_have_executed(status: int) -> bool:
+    """Whether an answer with this status leaves a write possibly applied.
+
+    A 4xx (429 included) is the Console refusing before it acts; a 5xx, a 408 or a 2xx whose body
+    is not the envelope may come after the work was done.
+    """
+    return status >= 500 or status == 408 or 200 <= status < 300
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -195,37 +216,60 @@ class ConsoleTransport:
         await self.aclose()
 
     def headers(self, api_key: str, request_id: str | None) -> dict[str, str]:
-        headers = {"X-Request-Id": request_id or str(uuid.uuid4())}
-        if api_key.strip():  # no key: let the Console say api_key_missing ("Bearer " is an illegal header)
-            headers["Authorization"] = f"Bearer {api_key.strip()}"
-        return headers
+        """Auth and correlation headers. A key that cannot be sent is refused here, never retried."""
+        key = api_key.strip()
+        if not key:
+            raise InvalidApiKeyError("the API key is empty")
+        if not _HEADER_TOKEN.fullmatch(key):
+            raise InvalidApiKeyError("the API key holds whitespace, control or non-ASCII characters")
+        return {"X-Request-Id": request_id or str(uuid.uuid4()), "Authorization": f"Bearer {key}"}
 
-    async def request(self, spec: RequestSpec, *, api_key: str, request_id: str | None = None) -> Result[Any]:
-        """Send `spec`, retrying what is safe to retry, and unwrap the envelope."""
-        headers = self.headers(api_key, request_id)
+    def _build(self, spec: RequestSpec, headers: dict[str, str]) -> httpx.Request:
+        """The request as httpx will send it; a value that cannot go on the wire is refused, not retried."""
         if spec.idempotency_key is not None:
+            if not _HEADER_TOKEN.fullmatch(spec.idempotency_key) or len(spec.idempotency_key) > 255:
+                raise ConsoleRequestError("the idempotency key must be 1-255 visible ASCII characters")
             headers["Idempotency-Key"] = spec.idempotency_key
         params = {k: v for k, v in (spec.params or {}).items() if v is not None}
         params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}
+        try:
+            return self.http.build_request(
+                spec.method, spec.path, params=params or None, json=spec.json, headers=headers
+            )
+        except (httpx.InvalidURL, UnicodeError, ValueError, TypeError) as exc:
+            raise ConsoleRequestError(f"{spec.method} {spec.path}: the request cannot be sent ({exc})") from None
+
+    async def request(self, spec: RequestSpec, *, api_key: str, request_id: str | None = None) -> Result[Any]:
+        """Send `spec`, retrying what is safe to retry, and unwrap the envelope.
+
+        For a write, every error says whether any attempt may have been applied (see `ConsoleError`).
+        """
+        headers = self.headers(api_key, request_id)
+        request = self._build(spec, headers)
         attempt = 0
+        maybe_applied = False
         while True:
             started = time.monotonic()
             try:
-                response = await self.http.request(
-                    spec.method, spec.path, params=params or None, json=spec.json, headers=headers
-                )
+                response = await self.http.send(request)
                 await response.aread()
+            except httpx.LocalProtocolError as exc:
+                raise ConsoleRequestError(f"{spec.method} {spec.path}: the request cannot be sent ({exc})") from None
             except httpx.HTTPError as exc:
                 error = self._transport_error(exc, headers["X-Request-Id"])
+                maybe_applied |= spec.is_write and not isinstance(exc, _NEVER_SENT)
                 if self._may_retry_exception(spec, exc, attempt):
                     attempt += 1
                     await self._sleep_backoff(attempt, spec, reason=type(exc).__name__)
                     continue
+                error.may_have_been_applied = maybe_applied
                 raise error from exc
             self._log(spec, response, attempt, time.monotonic() - started)
             try:
                 return self.unwrap(spec, response, headers["X-Request-Id"])
             except (ConsoleAPIError, ConsoleResponseError) as error:
+                maybe_applied |= spec.is_write and _may_have_executed(response.status_code)
+                error.may_have_been_applied = maybe_applied
                 delay = self._retry_delay(spec, response, error, attempt)
                 if delay is None:
                     raise

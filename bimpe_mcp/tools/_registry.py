@@ -1,8 +1,9 @@
 """Turn `ToolSpec`s into MCP tools: selection, schemas, confirmation, errors and secrets.
 
-Selection order (`select_tools`): toolsets, then read-only (drops every spec whose
-`read_only` hint is false), then agent scoping (drops the tools that reach beyond one
-agent). The catalog order is kept, so `tools/list` is stable.
+Selection (`hidden_reason`): toolsets, then read-only (drops every spec whose `read_only`
+hint is false), then agent scoping (drops the specs whose `scope` reaches across agents).
+The catalog order is kept, so `tools/list` is stable; a hidden tool that is called says
+which setting hides it.
 
 Every call goes: argument check (middleware, so a bad argument gets a readable error
 naming the field) → confirmation for destructive tools → the spec's runner with a
@@ -16,13 +17,13 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import anyio
 import pydantic
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, Resolve
@@ -38,18 +39,21 @@ from bimpe_mcp.console import (
     ConsoleClient,
     ConsoleConnectionError,
     ConsoleError,
+    ConsoleRequestError,
     ConsoleResponseError,
     ConsoleTransport,
+    InvalidApiKeyError,
+    InvalidIdError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
 )
 from bimpe_mcp.console._models import secret_values
-from bimpe_mcp.tools._runtime import Limits, ToolCall
+from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
 from bimpe_mcp.tools._schema import compact_schema
-from bimpe_mcp.tools._spec import ToolSpec, Traced
+from bimpe_mcp.tools._spec import Scope, ToolSpec, Traced
 
-__all__ = ["Backend", "ToolFactory", "api_key_from_headers", "select_tools"]
+__all__ = ["ApiKey", "Backend", "ToolFactory", "api_key_from_headers", "hidden_reason", "select_tools"]
 
 logger = logging.getLogger("bimpe_mcp.tools")
 
@@ -59,8 +63,24 @@ _CONTROL_ARGUMENTS = frozenset({"confirm", "idempotency_key"})
 _NULLABLE_INPUTS = {"update_phone_number": ("agent_id",)}
 """Inputs where null means something (unassign), so their schema must admit it."""
 
-_SCOPE_ESCAPING_TOOLS = frozenset({"list_agents", "create_agent"})
-"""Tools that act beyond a single agent, hidden when the server is scoped to one."""
+_IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+
+
+def hidden_reason(
+    spec: ToolSpec,
+    *,
+    toolsets: Sequence[str] | None = None,
+    read_only: bool = False,
+    agent_id: str | None = None,
+) -> str | None:
+    """Why a server with these settings hides `spec` (naming the setting), or None when it exposes it."""
+    if toolsets and spec.toolset not in toolsets:
+        return f"its toolset {spec.toolset} is not enabled (--toolsets / BIMPE_TOOLSETS)"
+    if read_only and not spec.read_only:
+        return "the server is read-only (--read-only / BIMPE_READ_ONLY)"
+    if agent_id and spec.scope is Scope.ALL_AGENTS:
+        return "the server is scoped to one agent (--agent-id / BIMPE_AGENT_ID)"
+    return None
 
 
 def select_tools(
@@ -71,14 +91,19 @@ def select_tools(
     agent_id: str | None = None,
 ) -> list[ToolSpec]:
     """The specs a server with these settings exposes, in catalog order."""
-    wanted = set(toolsets) if toolsets else None
     return [
         spec
         for spec in catalog
-        if (wanted is None or spec.toolset in wanted)
-        and (spec.read_only or not read_only)
-        and not (agent_id and spec.name in _SCOPE_ESCAPING_TOOLS)
+        if hidden_reason(spec, toolsets=toolsets, read_only=read_only, agent_id=agent_id) is None
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A caller's key and where it came from, so an error about it names the place to fix."""
+
+    value: str
+    source: str
 
 
 @dataclass
@@ -91,19 +116,24 @@ class Backend:
     limits: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
 
-    def api_key_for(self, ctx: Context[Any, Any]) -> str | None:
+    def api_key_for(self, ctx: Context[Any, Any]) -> ApiKey | None:
         """The caller's key: an HTTP request's own header wins over the server's key."""
-        return api_key_from_headers(_headers(ctx) or {}) or self.api_key
+        if from_request := api_key_from_headers(_headers(ctx) or {}):
+            return from_request
+        return ApiKey(self.api_key, "BIMPE_API_KEY") if self.api_key else None
 
 
-def api_key_from_headers(headers: Mapping[str, str]) -> str | None:
-    """A team key sent as `X-Bimpe-Api-Key` or `Authorization: Bearer` (lower-case header names)."""
-    if explicit := (headers.get("x-bimpe-api-key") or "").strip():
-        return explicit
+def api_key_from_headers(headers: Mapping[str, str]) -> ApiKey | None:
+    """A team key sent as `X-Bimpe-Api-Key` or `Authorization: Bearer` (lower-case header names).
+
+    A header that is present but blank still counts, so it is reported, not replaced by the server's key.
+    """
+    if "x-bimpe-api-key" in headers:
+        return ApiKey(headers["x-bimpe-api-key"], "the X-Bimpe-Api-Key header")
     scheme, _, token = (headers.get("authorization") or "").partition(" ")
     if scheme.lower() != "bearer":
         return None
-    return token.strip() or None
+    return ApiKey(token, "the Authorization header")
 
 
 def _headers(ctx: Context[Any, Any]) -> Any:
@@ -138,6 +168,8 @@ class _BoundTool:
     output_model: type[BaseModel]
     injected: dict[str, Any]
     tool: Tool = field(init=False)
+    lookups: dict[str, str] = field(init=False, default_factory=dict)
+    """Each id parameter and the exposed tool that lists its valid values, for not-found hints."""
 
 
 def _output_model(spec: ToolSpec) -> type[BaseModel]:
@@ -155,10 +187,15 @@ def _arg_fields(spec: ToolSpec, injected: dict[str, Any]) -> dict[str, Any]:
             str | None,
             Field(None, description=f"Set to the {spec.confirm} to confirm without a prompt."),
         )
-    if not spec.hints.read_only and not spec.hints.idempotent:
+    if not spec.hints.read_only:
         fields["idempotency_key"] = (
             str | None,
-            Field(None, max_length=200, description="Reuse the key from a failed call to retry it safely."),
+            Field(
+                None,
+                max_length=200,
+                pattern=_IDEMPOTENCY_KEY_PATTERN,
+                description="Reuse the key from a failed call to retry it safely.",
+            ),
         )
     return fields
 
@@ -182,14 +219,27 @@ def _error_result(text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
-def describe_console_error(spec: ToolSpec, error: ConsoleError, idempotency_key: str | None) -> str:
-    """The isError text: what failed, the Console's own words, and what to do next."""
+def describe_console_error(
+    spec: ToolSpec,
+    error: ConsoleError,
+    idempotency_key: str | None,
+    *,
+    wrote: bool = False,
+    lookups: Mapping[str, str] | None = None,
+) -> str:
+    """The isError text: what failed, the Console's own words, what to do next and, for a write,
+    whether it may have happened and how to retry it without doing it twice.
+
+    `wrote`: an earlier request of the same call already changed something. `lookups`: the
+    visible tools that list valid ids, by parameter.
+    """
     request = f" (request {error.request_id})" if error.request_id else ""
     if isinstance(error, ConsoleAPIError):
         lines = [f"{spec.name} failed: HTTP {error.status} {error.code}: {error.message}{request}."]
         lines.extend(f"- {field_error}" for field_error in error.field_errors if field_error.path)
-        if isinstance(error, NotFoundError) and (lookups := _id_lookups(spec)):
-            lines.append(f"Fix: check {lookups}.")
+        if isinstance(error, NotFoundError) and lookups:
+            found = ", ".join(f"{name} ({tool} lists valid ones)" for name, tool in lookups.items())
+            lines.append(f"Fix: check {found}.")
         elif isinstance(error, PermissionDeniedError) and error.missing_scope:
             lines.append(f"Missing scope: {error.missing_scope}. {error.remediation}")
         elif isinstance(error, RateLimitError):
@@ -197,28 +247,26 @@ def describe_console_error(spec: ToolSpec, error: ConsoleError, idempotency_key:
             lines.append(f"Rate limited: retry after {wait}.")
         else:
             lines.append(f"Fix: {error.remediation}")
-        return "\n".join(lines)
-    if isinstance(error, ConsoleResponseError):
-        text = f"{spec.name} failed: {error.message}{request}. The Console or a proxy in front of it misbehaved."
+    elif isinstance(error, ConsoleResponseError):
+        lines = [f"{spec.name} failed: {error.message}{request}. The Console or a proxy in front of it misbehaved."]
     elif isinstance(error, ConsoleConnectionError):
-        text = f"{spec.name} failed: {error.message}{request}. Check BIMPE_BASE_URL and the network."
+        lines = [f"{spec.name} failed: {error.message}{request}. Check BIMPE_BASE_URL and the network."]
     else:
-        text = f"{spec.name} failed: {error.message}{request}."
-    if idempotency_key and not spec.hints.idempotent:
-        text += f" It may have been applied: call again with idempotency_key='{idempotency_key}' to retry safely."
-    else:
-        text += " Retrying is safe."
-    return text
+        lines = [f"{spec.name} failed: {error.message}{request}."]
+    lines.append(_write_outcome(spec, error, idempotency_key, wrote=wrote))
+    return "\n".join(line for line in lines if line)
 
 
-def _id_lookups(spec: ToolSpec) -> str:
-    """'agent_id (list_agents), kb_id (list_knowledge_bases)': where each id of the tool comes from."""
-    found = []
-    for name, info in spec.params.model_fields.items():
-        hint = re.search(r"\((list_\w+)\)", info.description or "")
-        if name.endswith("_id") and hint:
-            found.append(f"{name} ({hint.group(1)} lists valid ones)")
-    return ", ".join(found)
+def _write_outcome(spec: ToolSpec, error: ConsoleError, idempotency_key: str | None, *, wrote: bool) -> str:
+    """Whether the call may have changed anything, and the retry that cannot do it twice."""
+    if spec.hints.read_only:
+        return "" if isinstance(error, ConsoleAPIError) and error.status < 500 else "Retrying is safe."
+    if (error.may_have_been_applied or wrote) and idempotency_key:
+        return (
+            f"It may have been applied. To retry without doing it twice, call {spec.name} again with the same "
+            f"arguments and idempotency_key='{idempotency_key}': the Console then replays the first result."
+        )
+    return "Nothing was changed."
 
 
 def _confirmation_resolver(bound: dict[str, _BoundTool]) -> Any:
@@ -260,15 +308,22 @@ def _confirmation_refusal(spec: ToolSpec, outcome: Any) -> str | None:
 class ToolFactory:
     """Builds the MCP `Tool` objects and the argument-checking middleware for one server."""
 
-    def __init__(self, specs: Sequence[ToolSpec], backend: Backend) -> None:
+    def __init__(self, specs: Sequence[ToolSpec], backend: Backend, *, hidden: Mapping[str, str] | None = None) -> None:
+        """`hidden`: the catalog's other tools, each with the reason it is hidden (see `hidden_reason`)."""
         self.backend = backend
+        self.hidden = dict(hidden or {})
         self.bound: dict[str, _BoundTool] = {}
         for spec in specs:
-            injected = (
-                {"agent_id": backend.agent_id} if backend.agent_id and "agent_id" in spec.params.model_fields else {}
-            )
+            confined = backend.agent_id is not None and spec.scope is Scope.AGENT
+            injected = {"agent_id": backend.agent_id} if confined else {}
             arg_model = create_model(spec.name, __base__=_StrictArgs, **_arg_fields(spec, injected))
             self.bound[spec.name] = _BoundTool(spec, arg_model, _output_model(spec), injected)
+        for entry in self.bound.values():
+            entry.lookups = {
+                name: tool
+                for name, tool in entry.spec.id_sources.items()
+                if name not in entry.injected and tool in self.bound
+            }
         self._resolver = _confirmation_resolver(self.bound)
         for entry in self.bound.values():
             entry.tool = self._tool(entry)
@@ -323,6 +378,8 @@ class ToolFactory:
         async def handler(ctx: Context, confirmation: Any = None, **arguments: Any) -> CallToolResult:
             started = time.monotonic()
             idempotency_key = arguments.pop("idempotency_key", None)
+            # Arguments were checked by `check_arguments`; this second parse fills the spec's own model
+            # (with the injected agent_id), which the SDK's flat argument model cannot be.
             given = _given(arguments, ctx.request_context.params)
             try:
                 params = spec.params.model_validate({**given, **entry.injected})
@@ -332,26 +389,41 @@ class ToolFactory:
             if spec.confirm and (refusal := _confirmation_refusal(spec, confirmation)):
                 return self._finish(spec, _error_result(refusal), started)
             api_key = backend.api_key_for(ctx)
-            if not api_key:
+            if api_key is None:
                 text = (
                     f"{spec.name} failed: no BimpeAI API key. Set BIMPE_API_KEY for the server, "
-                    "or send 'Authorization: Bearer sk_…' with each HTTP request."
+                    "or send 'Authorization: Bearer sk_…' with each HTTP request. Nothing was sent."
                 )
                 return self._finish(spec, _error_result(text), started)
-            redactor = redactor.with_secrets([api_key])
-            retryable_by_key = not spec.hints.read_only and not spec.hints.idempotent
-            prefix = idempotency_key or (uuid.uuid4().hex[:16] if retryable_by_key else None)
-            client = ConsoleClient(backend.transport, api_key, idempotency_prefix=prefix)
+            redactor = redactor.with_secrets([api_key.value])
+            prefix = None if spec.hints.read_only else (idempotency_key or uuid.uuid4().hex[:16])
+            client = ConsoleClient(backend.transport, api_key.value, idempotency_prefix=prefix)
 
             async def progress(done: float, total: float | None, message: str | None) -> None:
                 await ctx.report_progress(done, total, redactor.text(message) if message else None)
 
+            call = ToolCall(params, client, progress, backend.limits, backend.agent_id)
             try:
-                value = await spec.run(ToolCall(params, client, progress, backend.limits))
+                value = await spec.run(call)
                 result = self._success(entry, value, client, redactor)
+            except anyio.get_cancelled_exc_class():
+                self._cancelled(spec, started, prefix, client)
+                raise
+            except Refused as refusal:
+                result = _error_result(redactor.text(f"{spec.name} refused: {refusal}"))
+            except InvalidApiKeyError as error:
+                text = f"{spec.name} failed: the BimpeAI API key in {api_key.source} is unusable: {error.message}. "
+                result = _error_result(text + f"Fix {api_key.source} and call again. Nothing was sent.")
+            except InvalidIdError as error:
+                text = f"Invalid arguments for {spec.name}: {error.message}. Nothing was sent."
+                result = _error_result(redactor.text(text))
+            except ConsoleRequestError as error:
+                result = _error_result(redactor.text(f"{spec.name} failed: {error.message}. Nothing was sent."))
             except ConsoleError as error:
-                text = redactor.text(describe_console_error(spec, error, prefix))
-                result = _error_result(text)
+                text = describe_console_error(
+                    spec, error, prefix, wrote=client.write_may_have_happened, lookups=entry.lookups
+                )
+                result = _error_result(redactor.text(text))
             except Exception:
                 reference = f"mcp-{ctx.request_id}"
                 logger.exception("%s raised unexpectedly (%s)", spec.name, reference)
@@ -360,11 +432,25 @@ class ToolFactory:
                     f"{spec.name} failed unexpectedly ({reference}; Console requests: {ids}). "
                     "The details are in the server log; the server keeps serving."
                 )
+                if client.write_may_have_happened and prefix:
+                    text += f" It may have been applied: retry only with idempotency_key='{prefix}'."
                 result = _error_result(text)
             return self._finish(spec, result, started, client.request_ids)
 
         handler.__name__ = spec.name
         return handler
+
+    def _cancelled(self, spec: ToolSpec, started: float, prefix: str | None, client: ConsoleClient) -> None:
+        """A cancelled call leaves a trace: a write may have landed before the cancellation did."""
+        elapsed = time.monotonic() - started
+        self.backend.metrics.record_tool(spec.name, "cancelled", elapsed)
+        logger.warning(
+            "tool %s cancelled after %.0fms (idempotency key %s; console requests: %s)",
+            spec.name,
+            elapsed * 1000,
+            prefix or "none",
+            ", ".join(client.request_ids) or "none",
+        )
 
     def _success(self, entry: _BoundTool, value: Any, client: ConsoleClient, redactor: Redactor) -> CallToolResult:
         data = getattr(value, "data", value)
@@ -396,8 +482,12 @@ class ToolFactory:
         """Middleware: reject bad `tools/call` arguments with an error that names the field and the rule."""
         if ctx.method != "tools/call" or not ctx.params:
             return await call_next(ctx)
-        entry = self.bound.get(str(ctx.params.get("name")))
+        name = str(ctx.params.get("name"))
+        entry = self.bound.get(name)
         if entry is None:
+            if reason := self.hidden.get(name):
+                self.backend.metrics.record_tool(name, "invalid", 0.0)
+                return _error_result(f"{name} is not available in this configuration: {reason}.")
             return await call_next(ctx)
         arguments = ctx.params.get("arguments") or {}
         if not isinstance(arguments, dict):

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from bimpe_mcp.console import ConsoleClient, ListQuery, PageMeta, Result, walk_pages
 from bimpe_mcp.tools._spec import Paging, Runner
 
-__all__ = ["Limits", "ToolCall", "deleting", "listed", "paged", "request_body"]
+__all__ = ["Limits", "Refused", "ToolCall", "deleting", "listed", "paged", "request_body"]
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -33,6 +33,12 @@ class ToolCall(Generic[P]):
     client: ConsoleClient
     progress: Progress
     limits: Limits
+    scope_agent_id: str | None = None
+    """The agent the server is confined to (`--agent-id`), for runners that enforce it themselves."""
+
+
+class Refused(Exception):
+    """A runner's own refusal, shown to the caller as the error text (say what was sent, if anything)."""
 
 
 def request_body(params: BaseModel, model: type[R], *, keep_null: Iterable[str] = ()) -> R:

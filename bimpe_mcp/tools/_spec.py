@@ -7,11 +7,16 @@ request/response model and one entry.
 
 from __future__ import annotations
 
+import enum
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
+
+from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN
 
 if TYPE_CHECKING:
     from bimpe_mcp.tools._runtime import ToolCall
@@ -21,15 +26,25 @@ __all__ = [
     "READ",
     "UPDATE",
     "WRITE",
+    "AgentId",
     "AgentRef",
+    "CallId",
+    "ConversationId",
     "Deleted",
     "Hints",
+    "IntegrationId",
+    "KnowledgeBaseId",
+    "ListedBy",
     "Page",
     "Paging",
+    "PhoneNumberId",
     "Runner",
+    "Scope",
     "ToolParams",
     "ToolSpec",
     "Traced",
+    "WorkflowId",
+    "listed_by",
 ]
 
 P = TypeVar("P", bound=BaseModel)
@@ -58,9 +73,84 @@ UPDATE = Hints(read_only=False, destructive=False, idempotent=True)
 DELETE = Hints(read_only=False, destructive=True, idempotent=True)
 
 
+class Scope(enum.Enum):
+    """How `--agent-id` confines a tool."""
+
+    AGENT = "agent"
+    """Acts inside one agent: its `agent_id` is fixed to the scoped agent and leaves the schema."""
+    TEAM = "team"
+    """Team-wide data that belongs to no agent (workflows, the number inventory): unchanged."""
+    ROUTED = "routed"
+    """Team data routed to an agent (a phone number): only what is routed to the scoped agent, or to none."""
+    ALL_AGENTS = "all_agents"
+    """Reaches across agents (list or create them): hidden."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListedBy:
+    """Marks an id parameter with the tool that lists valid values, for not-found hints."""
+
+    tool: str
+
+
+AgentId = Annotated[
+    str,
+    ListedBy("list_agents"),
+    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Agent id (list_agents)."),
+]
+KnowledgeBaseId = Annotated[
+    str,
+    ListedBy("list_knowledge_bases"),
+    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Knowledge base id (list_knowledge_bases)."),
+]
+IntegrationId = Annotated[
+    str,
+    ListedBy("list_integrations"),
+    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Integration id (list_integrations)."),
+]
+ConversationId = Annotated[
+    str,
+    ListedBy("list_conversations"),
+    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Conversation id (list_conversations)."),
+]
+CallId = Annotated[
+    str,
+    ListedBy("list_calls"),
+    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Call id (list_calls)."),
+]
+WorkflowId = Annotated[
+    str,
+    ListedBy("list_workflows"),
+    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Workflow id (list_workflows)."),
+]
+PhoneNumberId = Annotated[
+    str,
+    ListedBy("list_phone_numbers"),
+    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Phone number id (list_phone_numbers)."),
+]
+
+
+def listed_by(info: FieldInfo) -> str | None:
+    """The tool that lists valid values of an id parameter, also inside `X | None`."""
+    stack: list[Any] = [*info.metadata, info.annotation]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ListedBy):
+            return item.tool
+        if isinstance(item, FieldInfo):
+            stack.extend(item.metadata)
+        stack.extend(getattr(item, "__metadata__", ()))
+        stack.extend(typing.get_args(item) if getattr(item, "__metadata__", None) is None else ())
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
-    """One MCP tool. `confirm` names the parameter whose value the caller must echo in `confirm`."""
+    """One MCP tool. `confirm` names the parameter whose value the caller must echo in `confirm`.
+
+    `scope` says how `--agent-id` confines the tool; a tool without an `agent_id` parameter must
+    say it, so nothing reaches past the scoped agent by default.
+    """
 
     name: str
     toolset: str
@@ -71,10 +161,22 @@ class ToolSpec:
     run: Runner
     hints: Hints
     confirm: str | None = None
+    scope: Scope | None = None
+
+    def __post_init__(self) -> None:
+        if self.scope is None:
+            if "agent_id" not in self.params.model_fields:
+                raise TypeError(f"{self.name}: a tool without agent_id must declare its scope")
+            object.__setattr__(self, "scope", Scope.AGENT)
 
     @property
     def read_only(self) -> bool:
         return self.hints.read_only
+
+    @property
+    def id_sources(self) -> dict[str, str]:
+        """Each id parameter and the tool that lists its valid values."""
+        return {name: tool for name, info in self.params.model_fields.items() if (tool := listed_by(info)) is not None}
 
 
 class ToolParams(BaseModel):
@@ -84,14 +186,16 @@ class ToolParams(BaseModel):
 
 
 class AgentRef(ToolParams):
-    agent_id: str = Field(min_length=1, description="Agent id (list_agents).")
+    agent_id: AgentId
 
 
 class Paging(ToolParams):
-    page: int = Field(1, ge=1, description="Page number, from 1.")
+    page: int = Field(1, ge=1, le=100_000, description="Page number, from 1.")
     limit: int = Field(20, ge=1, le=100, description="Items per page, up to 100.")
-    search: str | None = Field(None, description="Text filter.")
-    sort: str | None = Field(None, description="Field to sort by; prefix - for descending.")
+    search: str | None = Field(None, max_length=200, description="Text filter.")
+    sort: str | None = Field(
+        None, max_length=64, pattern=r"^-?[A-Za-z_]+$", description="Field to sort by; prefix - for descending."
+    )
     all_pages: bool = Field(False, description="Walk every page (capped) instead of one.")
 
 

@@ -6,11 +6,27 @@ from pydantic import Field
 
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import deleting, listed, paged, request_body
-from bimpe_mcp.tools._spec import DELETE, READ, UPDATE, WRITE, AgentRef, Deleted, Page, Paging, ToolSpec
+from bimpe_mcp.tools._spec import (
+    DELETE,
+    READ,
+    UPDATE,
+    WRITE,
+    AgentRef,
+    Deleted,
+    Page,
+    Paging,
+    Scope,
+    ToolSpec,
+    WorkflowId,
+)
+
+
+class CreateAgent(m.AgentCreate):
+    workflow_id: WorkflowId
 
 
 class UpdateAgent(AgentRef, m.AgentUpdate):
-    pass
+    workflow_id: WorkflowId | None = Field(None, description="Workflow that drives the agent.")
 
 
 class SetAgentStatus(AgentRef, m.LiveStatusUpdate):
@@ -31,6 +47,7 @@ TOOLS = (
         Page[m.Agent],
         paged(lambda call, query: call.client.agents.list(query)),
         READ,
+        scope=Scope.ALL_AGENTS,
     ),
     ToolSpec(
         "get_agent",
@@ -47,10 +64,11 @@ TOOLS = (
         "agents",
         "Create agent",
         "Create an agent driven by a workflow (list_workflows). Returns the agent with its workflow.",
-        m.AgentCreate,
+        CreateAgent,
         m.AgentCreated,
         lambda call: call.client.agents.create(request_body(call.params, m.AgentCreate)),
         WRITE,
+        scope=Scope.ALL_AGENTS,
     ),
     ToolSpec(
         "update_agent",

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import paged
-from bimpe_mcp.tools._spec import READ, AgentRef, Hints, Page, Paging, ToolSpec
+from bimpe_mcp.tools._spec import READ, AgentRef, CallId, Hints, Page, Paging, ToolSpec
 
 CallStatus = Literal["queued", "ringing", "answered", "ended", "busy", "failed", "cancelled"]
 
@@ -19,7 +19,7 @@ class ListCalls(AgentRef, Paging):
 
 
 class CallRef(AgentRef):
-    call_id: str = Field(min_length=1, description="Call id (list_calls).")
+    call_id: CallId
 
 
 class MakeCall(AgentRef):

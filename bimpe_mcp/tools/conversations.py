@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from bimpe_mcp.console import MessageStream, wait_for_messages
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import ToolCall, paged, request_body
-from bimpe_mcp.tools._spec import READ, UPDATE, WRITE, AgentRef, Page, Paging, ToolSpec, Traced
+from bimpe_mcp.tools._spec import READ, UPDATE, WRITE, AgentRef, ConversationId, Page, Paging, ToolSpec, Traced
 
 ConversationChannel = Literal["whatsapp", "webchat", "telephony", "test_whatsapp", "test_webchat", "test_telephony"]
 
@@ -22,7 +22,7 @@ class ListConversations(AgentRef, Paging):
 
 
 class ConversationRef(AgentRef):
-    conversation_id: str = Field(min_length=1, description="Conversation id (list_conversations).")
+    conversation_id: ConversationId
 
 
 class ListMessages(ConversationRef, Paging):
@@ -30,9 +30,9 @@ class ListMessages(ConversationRef, Paging):
 
 
 class SendMessage(AgentRef, m.MessageSend):
-    conversation_id: str | None = Field(None, description="Reply in this conversation.")
+    conversation_id: ConversationId | None = Field(None, description="Reply in this conversation.")
     channel_type: m.ChannelType | None = Field(None, description="Or start one: channel to write on.")
-    channel_user_id: str | None = Field(None, description="Recipient address on that channel.")
+    channel_user_id: str | None = Field(None, max_length=200, description="Recipient address on that channel.")
     channel_username: str | None = Field(None, description="Recipient display name.")
 
     @model_validator(mode="after")
@@ -49,7 +49,12 @@ class SetConversationAi(ConversationRef, m.AiStatusUpdate):
 class WaitForMessages(ConversationRef):
     count: int = Field(1, ge=1, le=100, description="Stop after this many new messages.")
     timeout_s: float = Field(30, gt=0, le=300, description="Stop after this many seconds.")
-    after: str | None = Field(None, description="Also return messages after this message id or ISO time.")
+    after: str | None = Field(
+        None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:+-]+$",
+        description="Also return messages after this message id or ISO time.",
+    )
 
 
 class Messages(Traced):

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from bimpe_mcp.console import Family, Result
+from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN, Family, Result
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import ToolCall, deleting, listed, request_body
-from bimpe_mcp.tools._spec import DELETE, READ, UPDATE, WRITE, AgentRef, Deleted, Page, ToolSpec, Traced
+from bimpe_mcp.tools._spec import (
+    DELETE,
+    READ,
+    UPDATE,
+    WRITE,
+    AgentRef,
+    Deleted,
+    IntegrationId,
+    ListedBy,
+    Page,
+    ToolSpec,
+    Traced,
+)
 
 _BIMPEAI_TYPES = {"bumpa", "google_calendar", "google_sheets", "paystack", "stripe"}
+_CONNECTOR_KEYS = {
+    "stripe": ("public_key", "secret_key"),
+    "paystack": ("public_key", "secret_key"),
+    "bumpa": ("token",),
+}
 
 
 class ListIntegrations(AgentRef):
@@ -19,7 +36,7 @@ class ListIntegrations(AgentRef):
 
 
 class IntegrationRef(AgentRef):
-    integration_id: str = Field(min_length=1, description="Integration id (list_integrations).")
+    integration_id: IntegrationId
 
 
 class Disconnect(IntegrationRef):
@@ -27,11 +44,20 @@ class Disconnect(IntegrationRef):
 
 
 class ToolRef(IntegrationRef):
-    tool_id: str = Field(min_length=1, description="Tool id (list_custom_api_tools).")
+    tool_id: Annotated[
+        str,
+        ListedBy("list_custom_api_tools"),
+        Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Tool id (list_custom_api_tools)."),
+    ]
 
 
 class ConfigureBimpeai(AgentRef, m.BimpeaiConfigure):
-    pass
+    @model_validator(mode="after")
+    def _keys_match_type(self) -> ConfigureBimpeai:
+        needed = _CONNECTOR_KEYS.get(self.type, ())
+        if missing := [name for name in needed if getattr(self, name) is None]:
+            raise ValueError(f"type={self.type} needs {' and '.join(needed)}: give {', '.join(missing)}")
+        return self
 
 
 class ConfigureCustomApi(AgentRef, m.CustomApiConfigure):

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import model_validator
 
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import deleting, listed, request_body
-from bimpe_mcp.tools._spec import DELETE, READ, UPDATE, WRITE, AgentRef, Deleted, Page, ToolSpec
+from bimpe_mcp.tools._spec import DELETE, READ, UPDATE, WRITE, AgentRef, Deleted, KnowledgeBaseId, Page, ToolSpec
 
 
 class KnowledgeBaseRef(AgentRef):
-    kb_id: str = Field(min_length=1, description="Knowledge base id (list_knowledge_bases).")
+    kb_id: KnowledgeBaseId
 
 
 class AddKnowledgeBase(AgentRef, m.KnowledgeBaseCreate):
-    pass
+    @model_validator(mode="after")
+    def _source_matches_type(self) -> AddKnowledgeBase:
+        needed = "content" if self.type == "text" else "url"
+        if getattr(self, needed) is None:
+            raise ValueError(f"type={self.type} needs {needed}: give {needed}, or change type")
+        return self
 
 
 class UpdateKnowledgeBase(KnowledgeBaseRef, m.KnowledgeBaseUpdate):

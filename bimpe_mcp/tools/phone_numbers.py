@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from bimpe_mcp.console import models as m
-from bimpe_mcp.tools._runtime import paged, request_body
-from bimpe_mcp.tools._spec import READ, UPDATE, WRITE, Page, Paging, ToolParams, ToolSpec
+from bimpe_mcp.tools._runtime import Refused, ToolCall, paged, request_body
+from bimpe_mcp.tools._spec import READ, UPDATE, WRITE, AgentId, Page, Paging, PhoneNumberId, Scope, ToolParams, ToolSpec
 
 
 class PhoneNumberRef(ToolParams):
-    phone_number_id: str = Field(min_length=1, description="Phone number id (list_phone_numbers).")
+    phone_number_id: PhoneNumberId
 
 
 class UpdatePhoneNumber(PhoneNumberRef, m.PhoneNumberUpdate):
-    pass
+    agent_id: AgentId | None = Field(None, description="Agent to route the number to; null unassigns.")
+
+
+async def _update_phone_number(call: ToolCall[UpdatePhoneNumber]) -> Any:
+    """Under `--agent-id`, a number routed to another agent can be neither taken nor released."""
+    p, scoped = call.params, call.scope_agent_id
+    if scoped is not None:
+        if "agent_id" in p.model_fields_set and p.agent_id not in (None, scoped):
+            raise Refused(
+                f"agent_id: this server is scoped to agent {scoped}; give {scoped} or null. Nothing was sent."
+            )
+        routed = (await call.client.phone_numbers.get(p.phone_number_id)).data.agent_id
+        if routed not in (None, scoped):
+            raise Refused(
+                f"phone_number_id: the number is routed to another agent, and this server is scoped to {scoped}. "
+                "Nothing was changed."
+            )
+    body = request_body(p, m.PhoneNumberUpdate, keep_null=["agent_id"])
+    return await call.client.phone_numbers.update(p.phone_number_id, body)
 
 
 TOOLS = (
@@ -27,6 +47,7 @@ TOOLS = (
         Page[m.PhoneNumber],
         paged(lambda call, query: call.client.phone_numbers.list(query)),
         READ,
+        scope=Scope.TEAM,
     ),
     ToolSpec(
         "get_phone_number",
@@ -37,6 +58,7 @@ TOOLS = (
         m.PhoneNumber,
         lambda call: call.client.phone_numbers.get(call.params.phone_number_id),
         READ,
+        scope=Scope.TEAM,
     ),
     ToolSpec(
         "update_phone_number",
@@ -45,10 +67,9 @@ TOOLS = (
         "Assign a number to an agent (agent_id; null unassigns) or relabel it. Real calls need one.",
         UpdatePhoneNumber,
         m.PhoneNumber,
-        lambda call: call.client.phone_numbers.update(
-            call.params.phone_number_id, request_body(call.params, m.PhoneNumberUpdate, keep_null=["agent_id"])
-        ),
+        _update_phone_number,
         UPDATE,
+        scope=Scope.ROUTED,
     ),
     ToolSpec(
         "request_phone_number",
@@ -59,6 +80,7 @@ TOOLS = (
         m.PhoneNumberRequest,
         lambda call: call.client.phone_numbers.request(request_body(call.params, m.PhoneNumberRequestCreate)),
         WRITE,
+        scope=Scope.TEAM,
     ),
     ToolSpec(
         "list_phone_number_requests",
@@ -69,5 +91,6 @@ TOOLS = (
         Page[m.PhoneNumberRequest],
         paged(lambda call, query: call.client.phone_numbers.list_requests(query)),
         READ,
+        scope=Scope.TEAM,
     ),
 )

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from bimpe_mcp.console import ListQuery, MessageStream, wait_for_reply
+from bimpe_mcp.console import ConsoleError, ListQuery, MessageStream, wait_for_reply
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import ToolCall
-from bimpe_mcp.tools._spec import READ, WRITE, AgentRef, ToolSpec, Traced
+from bimpe_mcp.tools._spec import READ, WRITE, AgentRef, ConversationId, ToolSpec, Traced
 
 
 class SendTestMessage(AgentRef):
     message: str = Field(min_length=1, description="What the tester says.")
-    conversation_id: str | None = Field(None, description="Continue this test conversation.")
+    conversation_id: ConversationId | None = Field(None, description="Continue this test conversation.")
     channel_type: m.ChannelType = Field("webchat", description="Test channel to simulate.")
-    channel_user_id: str = Field("mcp-tester", min_length=1, description="Simulated tester address.")
+    channel_user_id: str = Field("mcp-tester", min_length=1, max_length=200, description="Simulated tester address.")
     wait_for_reply: bool = Field(True, description="Wait for the agent's reply.")
     timeout_s: float = Field(30, gt=0, le=300, description="Longest wait for the reply, in seconds.")
 
@@ -28,6 +28,7 @@ class TestExchange(Traced):
     sent: m.Message
     reply: m.Message | None = Field(description="The agent's reply, if it came in time.")
     timed_out: bool = Field(description="true if no reply came within timeout_s.")
+    next_step: str | None = Field(default=None, description="What to do when the reply could not be awaited.")
 
 
 async def _send_test_message(call: ToolCall[SendTestMessage]) -> TestExchange:
@@ -47,7 +48,20 @@ async def _send_test_message(call: ToolCall[SendTestMessage]) -> TestExchange:
         return TestExchange(conversation_id=conversation_id, sent=sent, reply=None, timed_out=False)
     await call.progress(0, 1, "Message sent; waiting for the agent's reply")
     stream = MessageStream(call.client, p.agent_id, conversation_id, after=sent.id)
-    waited = await wait_for_reply(stream, timeout=min(p.timeout_s, call.limits.max_wait_s))
+    try:
+        waited = await wait_for_reply(stream, timeout=min(p.timeout_s, call.limits.max_wait_s))
+    except ConsoleError as error:
+        # The message is sent: a failure now must not read as "not sent" and invite a duplicate.
+        return TestExchange(
+            conversation_id=conversation_id,
+            sent=sent,
+            reply=None,
+            timed_out=False,
+            next_step=(
+                f"The message was sent, but the reply could not be awaited ({error.message}). Do not resend: "
+                f"call wait_for_messages(conversation_id='{conversation_id}', after='{sent.id}')."
+            ),
+        )
     reply = waited.messages[0] if waited.messages else None
     await call.progress(1, 1, "Reply received" if reply else "No reply before the timeout")
     return TestExchange(conversation_id=conversation_id, sent=sent, reply=reply, timed_out=reply is None)

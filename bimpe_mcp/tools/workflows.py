@@ -8,11 +8,23 @@ from pydantic import Field
 
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import deleting, paged, request_body
-from bimpe_mcp.tools._spec import DELETE, READ, UPDATE, WRITE, Deleted, Page, Paging, ToolParams, ToolSpec
+from bimpe_mcp.tools._spec import (
+    DELETE,
+    READ,
+    UPDATE,
+    WRITE,
+    Deleted,
+    Page,
+    Paging,
+    Scope,
+    ToolParams,
+    ToolSpec,
+    WorkflowId,
+)
 
 
 class WorkflowRef(ToolParams):
-    workflow_id: str = Field(min_length=1, description="Workflow id (list_workflows).")
+    workflow_id: WorkflowId
 
 
 class ListWorkflows(Paging):
@@ -26,7 +38,7 @@ class UpdateWorkflow(WorkflowRef, m.WorkflowUpdate):
 
 
 class CloneWorkflow(ToolParams):
-    source_workflow_id: str = Field(min_length=1, description="Workflow to copy, e.g. a public one.")
+    source_workflow_id: WorkflowId = Field(description="Workflow to copy, e.g. a public one (list_workflows).")
 
 
 TOOLS = (
@@ -39,6 +51,7 @@ TOOLS = (
         Page[m.Workflow],
         paged(lambda call, query: call.client.workflows.list(query, scope=call.params.scope)),
         READ,
+        scope=Scope.TEAM,
     ),
     ToolSpec(
         "get_workflow",
@@ -49,6 +62,7 @@ TOOLS = (
         m.Workflow,
         lambda call: call.client.workflows.get(call.params.workflow_id),
         READ,
+        scope=Scope.TEAM,
     ),
     ToolSpec(
         "create_workflow",
@@ -59,6 +73,7 @@ TOOLS = (
         m.Workflow,
         lambda call: call.client.workflows.create(request_body(call.params, m.WorkflowCreate)),
         WRITE,
+        scope=Scope.TEAM,
     ),
     ToolSpec(
         "update_workflow",
@@ -69,6 +84,7 @@ TOOLS = (
         m.Workflow,
         lambda call: call.client.workflows.update(call.params.workflow_id, request_body(call.params, m.WorkflowUpdate)),
         UPDATE,
+        scope=Scope.TEAM,
     ),
     ToolSpec(
         "clone_workflow",
@@ -79,6 +95,7 @@ TOOLS = (
         m.Workflow,
         lambda call: call.client.workflows.clone(call.params.source_workflow_id),
         WRITE,
+        scope=Scope.TEAM,
     ),
     ToolSpec(
         "delete_workflow",
@@ -90,5 +107,6 @@ TOOLS = (
         deleting("workflow_id", lambda call: call.client.workflows.delete(call.params.workflow_id)),
         DELETE,
         confirm="workflow_id",
+        scope=Scope.TEAM,
     ),
 )

@@ -18,6 +18,7 @@ from bimpe_mcp.console import (
     ConsoleResponseError,
     ConsoleTransport,
     FieldError,
+    InvalidApiKeyError,
     NotFoundError,
     PermissionDeniedError,
     PreconditionError,
@@ -78,11 +79,18 @@ async def test_bad_request_is_a_validation_error(client: ConsoleClient, store: S
 
 async def test_authentication_errors(transport: ConsoleTransport, store: SandboxStore) -> None:
     expired = store.add_key(store.demo_team_id or "", ["agents:read"], expired=True)
-    for key, code in (("", "api_key_missing"), ("sk_test_unknown", "api_key_invalid"), (expired, "api_key_expired")):
+    for key, code in (("sk_test_unknown", "api_key_invalid"), (expired, "api_key_expired")):
         with pytest.raises(AuthenticationError) as caught:
             await _client(transport, key).agents.list()
         assert (caught.value.code, caught.value.status) == (code, 401)
         assert "BIMPE_API_KEY" in caught.value.remediation
+
+
+@pytest.mark.parametrize("key", ["", "   ", "sk_test\r\nX-Evil: 1", "sk_test key", "sk_tëst", "sk\x00"])
+async def test_unsendable_keys_are_refused_before_sending(transport: ConsoleTransport, key: str) -> None:
+    """A key that cannot be one header value is a configuration error: never sent, never retried."""
+    with pytest.raises(InvalidApiKeyError):
+        await _client(transport, key).agents.list()
 
 
 async def test_permission_errors(transport: ConsoleTransport, store: SandboxStore) -> None:

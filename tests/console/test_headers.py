@@ -155,10 +155,10 @@ async def test_key_is_never_kept_on_the_transport(store: SandboxStore) -> None:
         assert "authorization" not in transport.http.headers
         await ConsoleClient(transport, store.demo_api_key or "").agents.list()
         with pytest.raises(AuthenticationError) as caught:
-            await transport.request(RequestSpec("GET", "/agents"), api_key="")
-        assert caught.value.code == "api_key_missing"
+            await transport.request(RequestSpec("GET", "/agents"), api_key="sk_test_someone_else")
+        assert caught.value.code == "api_key_invalid"
         assert "sk_" not in repr(ConsoleClient(transport, store.demo_api_key or ""))
-    assert script.header("authorization") == [f"Bearer {store.demo_api_key}", None]
+    assert script.header("authorization") == [f"Bearer {store.demo_api_key}", "Bearer sk_test_someone_else"]
 
 
 async def test_key_with_stray_whitespace_still_authenticates(transport: ConsoleTransport, store: SandboxStore) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from bimpe_mcp.console import (
     ConsoleConnectionError,
+    ConsoleError,
     ConsoleTimeoutError,
     ConsoleTransport,
     RateLimitError,
@@ -197,3 +198,33 @@ async def test_validation_error_on_first_try_is_final(scripted: Callable[..., An
     with pytest.raises(ValidationError):
         await client.agents.create(m.AgentCreate(workflow_id="w", name="n", description="d"))
     assert script.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("steps", "applied"),
+    [
+        ((fail(500, "internal_error"), fail(429, "rate_limited", **{"Retry-After": "0"})), True),
+        ((httpx.ReadTimeout("slow"), fail(400, "validation_error", ["name: bad"])), True),
+        ((fail(502, "", "bad gateway"),), True),
+        ((httpx.ConnectError("refused"), fail(429, "rate_limited", **{"Retry-After": "0"})), False),
+        ((fail(429, "rate_limited", **{"Retry-After": "0"}),), False),
+        ((fail(409, "conflict"),), False),
+    ],
+    ids=["5xx-then-429", "timeout-then-400", "5xx", "connect-then-429", "429", "409"],
+)
+async def test_a_write_remembers_whether_any_attempt_may_have_landed(
+    scripted: Callable[..., Any], steps: tuple[Any, ...], applied: bool
+) -> None:
+    """The last answer alone does not decide: an earlier 5xx or timeout may have executed the write."""
+    client, _ = scripted(*steps)
+    with pytest.raises(ConsoleError) as caught:
+        await client.workflows.create(m.WorkflowCreate(name="W", system_prompt="p"))
+    assert caught.value.may_have_been_applied is applied
+    assert client.write_may_have_happened is applied
+
+
+async def test_reads_never_claim_a_write(scripted: Callable[..., Any]) -> None:
+    client, _ = scripted(fail(500, "internal_error"))
+    with pytest.raises(ServerError) as caught:
+        await client.agents.get("agt_1")
+    assert caught.value.may_have_been_applied is False and client.write_may_have_happened is False

@@ -63,14 +63,23 @@ async def test_events_are_filtered_and_unknown_roles_kept(scripted: Callable[...
     assert [(x.id, x.role) for x in waited.messages] == [("msg_001", "system"), ("msg_002", "tool")]
 
 
-async def test_stream_error_envelope_and_garbage(scripted: Callable[..., Any]) -> None:
+async def test_stream_open_retries_passing_failures_and_raises_lasting_ones(scripted: Callable[..., Any]) -> None:
+    """Opening a stream is a read: a 5xx or a proxy's HTML page is retried with a fresh ticket; a 501 is not."""
     client, _ = scripted(ok(TICKET), fail(501, "not_implemented"))
     with pytest.raises(ServerError):
         await wait_for_messages(MessageStream(client, "agt", "conv", after="msg_1"), count=1, timeout=2)
     html = httpx.Response(502, content=b"<html>bad gateway</html>", headers={"content-type": "text/html"})
-    client, _ = scripted(ok(TICKET), html)
+    client, script = scripted(
+        ok(TICKET), html, ok(TICKET), fail(503, "internal_error"), ok(TICKET), sse(("message", msg(2)))
+    )
+    waited = await wait_for_messages(MessageStream(client, "agt", "conv", after="msg_1"), count=1, timeout=5)
+    assert [m.id for m in waited.messages] == ["msg_002"]
+    assert sum(r.method == "POST" for r in script.requests) == 3
+    client, _ = scripted(*[item for _ in range(6) for item in (ok(TICKET), html)])
     with pytest.raises(ConsoleResponseError) as caught:
-        await wait_for_messages(MessageStream(client, "agt", "conv", after="msg_1"), count=1, timeout=2)
+        await wait_for_messages(
+            MessageStream(client, "agt", "conv", after="msg_1", max_reconnects=5), count=1, timeout=9
+        )
     assert caught.value.status == 502
 
 
