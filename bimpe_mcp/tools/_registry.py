@@ -60,9 +60,6 @@ logger = logging.getLogger("bimpe_mcp.tools")
 _CONTROL_ARGUMENTS = frozenset({"confirm", "idempotency_key"})
 """Arguments the server itself consumes; they never reach a Console request."""
 
-_NULLABLE_INPUTS = {"update_phone_number": ("agent_id",)}
-"""Inputs where null means something (unassign), so their schema must admit it."""
-
 _IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 
 
@@ -366,7 +363,7 @@ class ToolFactory:
         )
         tool.fn_metadata.arg_model = entry.arg_model
         tool.parameters = compact_schema(entry.arg_model.model_json_schema(), keep_null=False)
-        for name in _NULLABLE_INPUTS.get(spec.name, ()):
+        for name in sorted(spec.nullable):
             if prop := tool.parameters["properties"].get(name):
                 prop["type"] = [prop["type"], "null"]
         tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema or {}, keep_null=True)
@@ -402,7 +399,7 @@ class ToolFactory:
             async def progress(done: float, total: float | None, message: str | None) -> None:
                 await ctx.report_progress(done, total, redactor.text(message) if message else None)
 
-            call = ToolCall(params, client, progress, backend.limits, backend.agent_id)
+            call = ToolCall(params, client, progress, backend.limits, backend.agent_id, spec.nullable)
             try:
                 value = await spec.run(call)
                 result = self._success(entry, value, client, redactor)

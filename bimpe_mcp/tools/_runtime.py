@@ -35,6 +35,12 @@ class ToolCall(Generic[P]):
     limits: Limits
     scope_agent_id: str | None = None
     """The agent the server is confined to (`--agent-id`), for runners that enforce it themselves."""
+    nullable: frozenset[str] = frozenset()
+    """The spec's inputs where null means "clear it" (`ToolSpec.nullable`)."""
+
+    def body(self, model: type[R]) -> R:
+        """The Console request model inside the flat params, built by `request_body`."""
+        return request_body(self.params, model, keep_null=self.nullable)
 
 
 class Refused(Exception):

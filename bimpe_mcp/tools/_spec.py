@@ -144,9 +144,11 @@ def listed_by(info: FieldInfo) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolSpec:
-    """One MCP tool. `confirm` names the parameter whose value the caller must echo in `confirm`.
+    """One MCP tool, and every fact about it: built by keyword, read by the registry, the docs and the tests.
+
+    `confirm` names the parameter whose value the caller must echo in `confirm`.
 
     `scope` says how `--agent-id` confines the tool; a tool without an `agent_id` parameter must
     say it, so nothing reaches past the scoped agent by default.
@@ -162,6 +164,8 @@ class ToolSpec:
     hints: Hints
     confirm: str | None = None
     scope: Scope | None = None
+    nullable: frozenset[str] = frozenset()
+    """Inputs where an explicit null means "clear it" (e.g. unassign), so their schema admits null."""
 
     def __post_init__(self) -> None:
         if self.scope is None:

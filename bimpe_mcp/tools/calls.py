@@ -28,40 +28,42 @@ class MakeCall(AgentRef):
 
 TOOLS = (
     ToolSpec(
-        "list_calls",
-        "calls",
-        "List calls",
-        "The agent's calls, newest first by default, with status and duration.",
-        ListCalls,
-        Page[m.Call],
-        paged(
+        name="list_calls",
+        toolset="calls",
+        title="List calls",
+        description="The agent's calls, newest first by default, with status and duration.",
+        params=ListCalls,
+        output=Page[m.Call],
+        run=paged(
             lambda call, query: call.client.calls.list(
                 call.params.agent_id, query, is_test_call=call.params.is_test_call, status=call.params.status
             )
         ),
-        READ,
+        hints=READ,
     ),
     ToolSpec(
-        "get_call",
-        "calls",
-        "Get call",
-        "One call with its timeline and transcript (conversation_logs).",
-        CallRef,
-        m.CallDetail,
-        lambda call: call.client.calls.get(call.params.agent_id, call.params.call_id),
-        READ,
+        name="get_call",
+        toolset="calls",
+        title="Get call",
+        description="One call with its timeline and transcript (conversation_logs).",
+        params=CallRef,
+        output=m.CallDetail,
+        run=lambda call: call.client.calls.get(call.params.agent_id, call.params.call_id),
+        hints=READ,
     ),
     ToolSpec(
-        "make_call",
-        "calls",
-        "Make a real call",
-        "Have the agent phone a real number from its assigned phone number. For testing use place_test_call.",
-        MakeCall,
-        m.CallStarted,
-        lambda call: call.client.calls.create(
+        name="make_call",
+        toolset="calls",
+        title="Make a real call",
+        description=(
+            "Have the agent phone a real number from its assigned phone number. For testing use place_test_call."
+        ),
+        params=MakeCall,
+        output=m.CallStarted,
+        run=lambda call: call.client.calls.create(
             call.params.agent_id, m.CallCreate(destination=call.params.destination, is_test_call=False)
         ),
-        Hints(read_only=False, destructive=True, idempotent=False, open_world=True),
+        hints=Hints(read_only=False, destructive=True, idempotent=False, open_world=True),
         confirm="destination",
     ),
 )

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from bimpe_mcp.console import MessageStream, wait_for_messages
 from bimpe_mcp.console import models as m
-from bimpe_mcp.tools._runtime import ToolCall, paged, request_body
+from bimpe_mcp.tools._runtime import ToolCall, paged
 from bimpe_mcp.tools._spec import READ, UPDATE, WRITE, AgentRef, ConversationId, Page, Paging, ToolSpec, Traced
 
 ConversationChannel = Literal["whatsapp", "webchat", "telephony", "test_whatsapp", "test_webchat", "test_telephony"]
@@ -65,9 +65,9 @@ class Messages(Traced):
 async def _send_message(call: ToolCall[SendMessage]) -> Any:
     p = call.params
     if p.conversation_id:
-        body = request_body(p, m.MessageSend)
+        body = call.body(m.MessageSend)
         return await call.client.conversations.send_message(p.agent_id, p.conversation_id, body)
-    return await call.client.conversations.create_message(p.agent_id, request_body(p, m.MessageCreate))
+    return await call.client.conversations.create_message(p.agent_id, call.body(m.MessageCreate))
 
 
 async def _wait_for_messages(call: ToolCall[WaitForMessages]) -> Messages:
@@ -85,13 +85,13 @@ async def _wait_for_messages(call: ToolCall[WaitForMessages]) -> Messages:
 
 TOOLS = (
     ToolSpec(
-        "list_conversations",
-        "conversations",
-        "List conversations",
-        "The agent's conversations, filterable by channel, test flag, AI pause and needs_attention.",
-        ListConversations,
-        Page[m.Conversation],
-        paged(
+        name="list_conversations",
+        toolset="conversations",
+        title="List conversations",
+        description="The agent's conversations, filterable by channel, test flag, AI pause and needs_attention.",
+        params=ListConversations,
+        output=Page[m.Conversation],
+        run=paged(
             lambda call, query: call.client.conversations.list(
                 call.params.agent_id,
                 query,
@@ -101,63 +101,63 @@ TOOLS = (
                 needs_attention=call.params.needs_attention,
             )
         ),
-        READ,
+        hints=READ,
     ),
     ToolSpec(
-        "get_conversation",
-        "conversations",
-        "Get conversation",
-        "One conversation with the contact's name, email and phone number.",
-        ConversationRef,
-        m.ConversationDetail,
-        lambda call: call.client.conversations.get(call.params.agent_id, call.params.conversation_id),
-        READ,
+        name="get_conversation",
+        toolset="conversations",
+        title="Get conversation",
+        description="One conversation with the contact's name, email and phone number.",
+        params=ConversationRef,
+        output=m.ConversationDetail,
+        run=lambda call: call.client.conversations.get(call.params.agent_id, call.params.conversation_id),
+        hints=READ,
     ),
     ToolSpec(
-        "list_messages",
-        "conversations",
-        "List messages",
-        "Messages of one conversation.",
-        ListMessages,
-        Page[m.Message],
-        paged(
+        name="list_messages",
+        toolset="conversations",
+        title="List messages",
+        description="Messages of one conversation.",
+        params=ListMessages,
+        output=Page[m.Message],
+        run=paged(
             lambda call, query: call.client.conversations.list_messages(
                 call.params.agent_id, call.params.conversation_id, query
             )
         ),
-        READ,
+        hints=READ,
     ),
     ToolSpec(
-        "send_message",
-        "conversations",
-        "Send message",
-        "Send a message to a real contact: into conversation_id, or to channel_type + channel_user_id. "
+        name="send_message",
+        toolset="conversations",
+        title="Send message",
+        description="Send a message to a real contact: into conversation_id, or to channel_type + channel_user_id. "
         "For tests use send_test_message.",
-        SendMessage,
-        m.Message,
-        _send_message,
-        WRITE.reaching_out(),
+        params=SendMessage,
+        output=m.Message,
+        run=_send_message,
+        hints=WRITE.reaching_out(),
     ),
     ToolSpec(
-        "set_conversation_ai",
-        "conversations",
-        "Pause or resume AI",
-        "Pause the AI in a conversation so a human can take over (is_ai_chat_paused=true), or resume it.",
-        SetConversationAi,
-        m.AiStatus,
-        lambda call: call.client.conversations.set_ai_status(
-            call.params.agent_id, call.params.conversation_id, request_body(call.params, m.AiStatusUpdate)
+        name="set_conversation_ai",
+        toolset="conversations",
+        title="Pause or resume AI",
+        description="Pause the AI in a conversation so a human can take over (is_ai_chat_paused=true), or resume it.",
+        params=SetConversationAi,
+        output=m.AiStatus,
+        run=lambda call: call.client.conversations.set_ai_status(
+            call.params.agent_id, call.params.conversation_id, call.body(m.AiStatusUpdate)
         ),
-        UPDATE,
+        hints=UPDATE,
     ),
     ToolSpec(
-        "wait_for_messages",
-        "conversations",
-        "Wait for messages",
-        "Stream new messages of a conversation until count arrive or timeout_s passes, reporting progress.",
-        WaitForMessages,
-        Messages,
-        _wait_for_messages,
-        READ,
+        name="wait_for_messages",
+        toolset="conversations",
+        title="Wait for messages",
+        description="Stream new messages of a conversation until count arrive or timeout_s passes, reporting progress.",
+        params=WaitForMessages,
+        output=Messages,
+        run=_wait_for_messages,
+        hints=READ,
     ),
 )

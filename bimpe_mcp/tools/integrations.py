@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN, Family, Result
 from bimpe_mcp.console import models as m
-from bimpe_mcp.tools._runtime import ToolCall, deleting, listed, request_body
+from bimpe_mcp.tools._runtime import ToolCall, deleting, listed
 from bimpe_mcp.tools._spec import (
     DELETE,
     READ,
@@ -126,7 +126,7 @@ async def _list_integrations(call: ToolCall[ListIntegrations]) -> dict[str, Any]
 
 
 async def _configure_bimpeai(call: ToolCall[ConfigureBimpeai]) -> Configured:
-    body = request_body(call.params, m.BimpeaiConfigure)
+    body = call.body(m.BimpeaiConfigure)
     data = (await call.client.integrations.configure_bimpeai(call.params.agent_id, body)).data
     if data.onboarding_url:
         step = f"Open onboarding_url to finish connecting {body.type} in the Console; it stays pending until then."
@@ -138,21 +138,21 @@ async def _configure_bimpeai(call: ToolCall[ConfigureBimpeai]) -> Configured:
 
 
 async def _configure_custom_api(call: ToolCall[ConfigureCustomApi]) -> Configured:
-    body = request_body(call.params, m.CustomApiConfigure)
+    body = call.body(m.CustomApiConfigure)
     data = (await call.client.integrations.configure_custom_api(call.params.agent_id, body)).data
     step = f"Add callable endpoints with add_custom_api_tool(integration_id='{data.id}')."
     return Configured(id=data.id, config=data.config.model_dump(exclude_none=True), next_step=step)
 
 
 async def _configure_mcp_server(call: ToolCall[ConfigureMcpServer]) -> Configured:
-    body = request_body(call.params, m.McpServerConfigure)
+    body = call.body(m.McpServerConfigure)
     data = (await call.client.integrations.configure_mcp_server(call.params.agent_id, body)).data
     step = f"Run discover_mcp_server_tools(integration_id='{data.id}'), then test_mcp_server."
     return Configured(id=data.id, config=data.config.model_dump(exclude_none=True), next_step=step)
 
 
 async def _configure_pipedream(call: ToolCall[ConfigurePipedream]) -> Configured:
-    body = request_body(call.params, m.PipedreamConfigure)
+    body = call.body(m.PipedreamConfigure)
     data = (await call.client.integrations.configure_pipedream(call.params.agent_id, body)).data
     step = "Open onboarding_url to authorise the app in the Console."
     return Configured(id=None, onboarding_url=data.onboarding_url, next_step=step)
@@ -173,145 +173,148 @@ def _disconnect(call: ToolCall[Disconnect]) -> Any:
 
 TOOLS = (
     ToolSpec(
-        "list_integrations",
-        "integrations",
-        "List integrations",
-        "Without family: everything connected to the agent, with actions. With family: that family's "
+        name="list_integrations",
+        toolset="integrations",
+        title="List integrations",
+        description="Without family: everything connected to the agent, with actions. With family: that family's "
         "integrations and their ids.",
-        ListIntegrations,
-        Page[IntegrationItem],
-        _list_integrations,
-        READ,
+        params=ListIntegrations,
+        output=Page[IntegrationItem],
+        run=_list_integrations,
+        hints=READ,
     ),
     ToolSpec(
-        "configure_bimpeai_integration",
-        "integrations",
-        "Connect first-party service",
-        "Connect stripe or paystack (public_key, secret_key, currency), bumpa (token), or google_calendar/"
+        name="configure_bimpeai_integration",
+        toolset="integrations",
+        title="Connect first-party service",
+        description="Connect stripe or paystack (public_key, secret_key, currency), bumpa (token), or google_calendar/"
         "google_sheets (returns onboarding_url for OAuth). Reconfiguring a type updates it.",
-        ConfigureBimpeai,
-        Configured,
-        _configure_bimpeai,
-        UPDATE.reaching_out(),
+        params=ConfigureBimpeai,
+        output=Configured,
+        run=_configure_bimpeai,
+        hints=UPDATE.reaching_out(),
     ),
     ToolSpec(
-        "configure_custom_api",
-        "integrations",
-        "Connect custom API",
-        "Register an HTTP API the agent can call (base_url, auth). Needs a workflow on the agent. "
+        name="configure_custom_api",
+        toolset="integrations",
+        title="Connect custom API",
+        description="Register an HTTP API the agent can call (base_url, auth). Needs a workflow on the agent. "
         "Then add endpoints with add_custom_api_tool.",
-        ConfigureCustomApi,
-        Configured,
-        _configure_custom_api,
-        UPDATE,
+        params=ConfigureCustomApi,
+        output=Configured,
+        run=_configure_custom_api,
+        hints=UPDATE,
     ),
     ToolSpec(
-        "add_custom_api_tool",
-        "integrations",
-        "Add custom API tool",
-        "Add one callable endpoint (name, http_method, url_template, params) to a custom API integration.",
-        AddCustomApiTool,
-        m.IntegrationTool,
-        lambda call: call.client.integrations.add_custom_api_tool(
-            call.params.agent_id, call.params.integration_id, request_body(call.params, m.CustomApiToolCreate)
+        name="add_custom_api_tool",
+        toolset="integrations",
+        title="Add custom API tool",
+        description="Add one callable endpoint (name, http_method, url_template, params) to a custom API integration.",
+        params=AddCustomApiTool,
+        output=m.IntegrationTool,
+        run=lambda call: call.client.integrations.add_custom_api_tool(
+            call.params.agent_id, call.params.integration_id, call.body(m.CustomApiToolCreate)
         ),
-        WRITE,
+        hints=WRITE,
     ),
     ToolSpec(
-        "list_custom_api_tools",
-        "integrations",
-        "List custom API tools",
-        "The endpoints defined on a custom API integration.",
-        IntegrationRef,
-        Page[m.IntegrationTool],
-        listed(
+        name="list_custom_api_tools",
+        toolset="integrations",
+        title="List custom API tools",
+        description="The endpoints defined on a custom API integration.",
+        params=IntegrationRef,
+        output=Page[m.IntegrationTool],
+        run=listed(
             lambda call: call.client.integrations.list_custom_api_tools(
                 call.params.agent_id, call.params.integration_id
             )
         ),
-        READ,
+        hints=READ,
     ),
     ToolSpec(
-        "delete_custom_api_tool",
-        "integrations",
-        "Delete custom API tool",
-        "Remove one endpoint from a custom API integration.",
-        ToolRef,
-        Deleted,
-        deleting(
+        name="delete_custom_api_tool",
+        toolset="integrations",
+        title="Delete custom API tool",
+        description="Remove one endpoint from a custom API integration.",
+        params=ToolRef,
+        output=Deleted,
+        run=deleting(
             "tool_id",
             lambda call: call.client.integrations.delete_custom_api_tool(
                 call.params.agent_id, call.params.integration_id, call.params.tool_id
             ),
         ),
-        DELETE,
+        hints=DELETE,
         confirm="tool_id",
     ),
     ToolSpec(
-        "configure_mcp_server",
-        "integrations",
-        "Connect MCP server",
-        "Register a remote MCP server (server_url, transport, auth). Needs a workflow on the agent. "
+        name="configure_mcp_server",
+        toolset="integrations",
+        title="Connect MCP server",
+        description="Register a remote MCP server (server_url, transport, auth). Needs a workflow on the agent. "
         "Then discover_mcp_server_tools and test_mcp_server.",
-        ConfigureMcpServer,
-        Configured,
-        _configure_mcp_server,
-        UPDATE,
+        params=ConfigureMcpServer,
+        output=Configured,
+        run=_configure_mcp_server,
+        hints=UPDATE,
     ),
     ToolSpec(
-        "discover_mcp_server_tools",
-        "integrations",
-        "Discover MCP server tools",
-        "Fetch the MCP server's tools into agent actions. Returns discovered/created/updated/disabled counts.",
-        IntegrationRef,
-        m.DiscoverResult,
-        _discover,
-        UPDATE.reaching_out(),
+        name="discover_mcp_server_tools",
+        toolset="integrations",
+        title="Discover MCP server tools",
+        description="Fetch the MCP server's tools into agent actions. "
+        "Returns discovered/created/updated/disabled counts.",
+        params=IntegrationRef,
+        output=m.DiscoverResult,
+        run=_discover,
+        hints=UPDATE.reaching_out(),
     ),
     ToolSpec(
-        "test_mcp_server",
-        "integrations",
-        "Test MCP server",
-        "Check that BimpeAI can reach the MCP server. Returns success and tools_count.",
-        IntegrationRef,
-        m.McpTestResult,
-        lambda call: call.client.integrations.test_mcp_server(call.params.agent_id, call.params.integration_id),
-        READ.reaching_out(),
+        name="test_mcp_server",
+        toolset="integrations",
+        title="Test MCP server",
+        description="Check that BimpeAI can reach the MCP server. Returns success and tools_count.",
+        params=IntegrationRef,
+        output=m.McpTestResult,
+        run=lambda call: call.client.integrations.test_mcp_server(call.params.agent_id, call.params.integration_id),
+        hints=READ.reaching_out(),
     ),
     ToolSpec(
-        "list_mcp_server_tools",
-        "integrations",
-        "List MCP server tools",
-        "The tools discovered on an MCP server integration, with is_enabled.",
-        IntegrationRef,
-        Page[m.IntegrationTool],
-        listed(
+        name="list_mcp_server_tools",
+        toolset="integrations",
+        title="List MCP server tools",
+        description="The tools discovered on an MCP server integration, with is_enabled.",
+        params=IntegrationRef,
+        output=Page[m.IntegrationTool],
+        run=listed(
             lambda call: call.client.integrations.list_mcp_server_tools(
                 call.params.agent_id, call.params.integration_id
             )
         ),
-        READ,
+        hints=READ,
     ),
     ToolSpec(
-        "configure_pipedream_app",
-        "integrations",
-        "Connect Pipedream app",
-        "Start connecting a Pipedream app (app_slug, e.g. google-sheets). Returns onboarding_url for OAuth. "
-        "Needs a workflow on the agent.",
-        ConfigurePipedream,
-        Configured,
-        _configure_pipedream,
-        UPDATE.reaching_out(),
+        name="configure_pipedream_app",
+        toolset="integrations",
+        title="Connect Pipedream app",
+        description=(
+            "Start connecting a Pipedream app (app_slug, e.g. google-sheets). Returns onboarding_url for OAuth. "
+            "Needs a workflow on the agent."
+        ),
+        params=ConfigurePipedream,
+        output=Configured,
+        run=_configure_pipedream,
+        hints=UPDATE.reaching_out(),
     ),
     ToolSpec(
-        "disconnect_integration",
-        "integrations",
-        "Disconnect integration",
-        "Remove an integration (any family) and its actions from the agent.",
-        Disconnect,
-        Deleted,
-        deleting("integration_id", _disconnect),
-        DELETE,
+        name="disconnect_integration",
+        toolset="integrations",
+        title="Disconnect integration",
+        description="Remove an integration (any family) and its actions from the agent.",
+        params=Disconnect,
+        output=Deleted,
+        run=deleting("integration_id", _disconnect),
+        hints=DELETE,
         confirm="integration_id",
     ),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from bimpe_mcp.console import models as m
-from bimpe_mcp.tools._runtime import deleting, listed, request_body
+from bimpe_mcp.tools._runtime import deleting, listed
 from bimpe_mcp.tools._spec import DELETE, READ, UPDATE, WRITE, AgentRef, Deleted, KnowledgeBaseId, Page, ToolSpec
 
 
@@ -28,48 +28,46 @@ class UpdateKnowledgeBase(KnowledgeBaseRef, m.KnowledgeBaseUpdate):
 
 TOOLS = (
     ToolSpec(
-        "list_knowledge_bases",
-        "knowledge",
-        "List knowledge bases",
-        "The agent's knowledge bases (id, type text|url, name).",
-        AgentRef,
-        Page[m.KnowledgeBase],
-        listed(lambda call: call.client.knowledge_bases.list(call.params.agent_id)),
-        READ,
+        name="list_knowledge_bases",
+        toolset="knowledge",
+        title="List knowledge bases",
+        description="The agent's knowledge bases (id, type text|url, name).",
+        params=AgentRef,
+        output=Page[m.KnowledgeBase],
+        run=listed(lambda call: call.client.knowledge_bases.list(call.params.agent_id)),
+        hints=READ,
     ),
     ToolSpec(
-        "add_knowledge_base",
-        "knowledge",
-        "Add knowledge base",
-        "Teach the agent from text (type=text, content) or a web page (type=url, url).",
-        AddKnowledgeBase,
-        m.KnowledgeBase,
-        lambda call: call.client.knowledge_bases.create(
-            call.params.agent_id, request_body(call.params, m.KnowledgeBaseCreate)
+        name="add_knowledge_base",
+        toolset="knowledge",
+        title="Add knowledge base",
+        description="Teach the agent from text (type=text, content) or a web page (type=url, url).",
+        params=AddKnowledgeBase,
+        output=m.KnowledgeBase,
+        run=lambda call: call.client.knowledge_bases.create(call.params.agent_id, call.body(m.KnowledgeBaseCreate)),
+        hints=WRITE,
+    ),
+    ToolSpec(
+        name="update_knowledge_base",
+        toolset="knowledge",
+        title="Update knowledge base",
+        description="Change a knowledge base's name, description, content or url. Only given fields change.",
+        params=UpdateKnowledgeBase,
+        output=m.KnowledgeBase,
+        run=lambda call: call.client.knowledge_bases.update(
+            call.params.agent_id, call.params.kb_id, call.body(m.KnowledgeBaseUpdate)
         ),
-        WRITE,
+        hints=UPDATE,
     ),
     ToolSpec(
-        "update_knowledge_base",
-        "knowledge",
-        "Update knowledge base",
-        "Change a knowledge base's name, description, content or url. Only given fields change.",
-        UpdateKnowledgeBase,
-        m.KnowledgeBase,
-        lambda call: call.client.knowledge_bases.update(
-            call.params.agent_id, call.params.kb_id, request_body(call.params, m.KnowledgeBaseUpdate)
-        ),
-        UPDATE,
-    ),
-    ToolSpec(
-        "delete_knowledge_base",
-        "knowledge",
-        "Delete knowledge base",
-        "Permanently remove a knowledge base from the agent.",
-        KnowledgeBaseRef,
-        Deleted,
-        deleting("kb_id", lambda call: call.client.knowledge_bases.delete(call.params.agent_id, call.params.kb_id)),
-        DELETE,
+        name="delete_knowledge_base",
+        toolset="knowledge",
+        title="Delete knowledge base",
+        description="Permanently remove a knowledge base from the agent.",
+        params=KnowledgeBaseRef,
+        output=Deleted,
+        run=deleting("kb_id", lambda call: call.client.knowledge_bases.delete(call.params.agent_id, call.params.kb_id)),
+        hints=DELETE,
         confirm="kb_id",
     ),
 )

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from bimpe_mcp.console import models as m
-from bimpe_mcp.tools._runtime import Refused, ToolCall, paged, request_body
+from bimpe_mcp.tools._runtime import Refused, ToolCall, paged
 from bimpe_mcp.tools._spec import READ, UPDATE, WRITE, AgentId, Page, Paging, PhoneNumberId, Scope, ToolParams, ToolSpec
 
 
@@ -33,64 +33,65 @@ async def _update_phone_number(call: ToolCall[UpdatePhoneNumber]) -> Any:
                 f"phone_number_id: the number is routed to another agent, and this server is scoped to {scoped}. "
                 "Nothing was changed."
             )
-    body = request_body(p, m.PhoneNumberUpdate, keep_null=["agent_id"])
+    body = call.body(m.PhoneNumberUpdate)
     return await call.client.phone_numbers.update(p.phone_number_id, body)
 
 
 TOOLS = (
     ToolSpec(
-        "list_phone_numbers",
-        "phone_numbers",
-        "List phone numbers",
-        "The team's numbers (e164, label) and which agent each routes to.",
-        Paging,
-        Page[m.PhoneNumber],
-        paged(lambda call, query: call.client.phone_numbers.list(query)),
-        READ,
+        name="list_phone_numbers",
+        toolset="phone_numbers",
+        title="List phone numbers",
+        description="The team's numbers (e164, label) and which agent each routes to.",
+        params=Paging,
+        output=Page[m.PhoneNumber],
+        run=paged(lambda call, query: call.client.phone_numbers.list(query)),
+        hints=READ,
         scope=Scope.TEAM,
     ),
     ToolSpec(
-        "get_phone_number",
-        "phone_numbers",
-        "Get phone number",
-        "One phone number with its agent and inbound setting.",
-        PhoneNumberRef,
-        m.PhoneNumber,
-        lambda call: call.client.phone_numbers.get(call.params.phone_number_id),
-        READ,
+        name="get_phone_number",
+        toolset="phone_numbers",
+        title="Get phone number",
+        description="One phone number with its agent and inbound setting.",
+        params=PhoneNumberRef,
+        output=m.PhoneNumber,
+        run=lambda call: call.client.phone_numbers.get(call.params.phone_number_id),
+        hints=READ,
         scope=Scope.TEAM,
     ),
     ToolSpec(
-        "update_phone_number",
-        "phone_numbers",
-        "Update phone number",
-        "Assign a number to an agent (agent_id; null unassigns) or relabel it. Real calls need one.",
-        UpdatePhoneNumber,
-        m.PhoneNumber,
-        _update_phone_number,
-        UPDATE,
+        name="update_phone_number",
+        toolset="phone_numbers",
+        title="Update phone number",
+        description="Assign a number to an agent (agent_id; null unassigns) or relabel it. Real calls need one.",
+        params=UpdatePhoneNumber,
+        output=m.PhoneNumber,
+        run=_update_phone_number,
+        hints=UPDATE,
         scope=Scope.ROUTED,
+        nullable=frozenset({"agent_id"}),
     ),
     ToolSpec(
-        "request_phone_number",
-        "phone_numbers",
-        "Request phone number",
-        "Ask BimpeAI to provision a new number. Returns the pending request.",
-        m.PhoneNumberRequestCreate,
-        m.PhoneNumberRequest,
-        lambda call: call.client.phone_numbers.request(request_body(call.params, m.PhoneNumberRequestCreate)),
-        WRITE,
+        name="request_phone_number",
+        toolset="phone_numbers",
+        title="Request phone number",
+        description="Ask BimpeAI to provision a new number. Returns the pending request.",
+        params=m.PhoneNumberRequestCreate,
+        output=m.PhoneNumberRequest,
+        run=lambda call: call.client.phone_numbers.request(call.body(m.PhoneNumberRequestCreate)),
+        hints=WRITE,
         scope=Scope.TEAM,
     ),
     ToolSpec(
-        "list_phone_number_requests",
-        "phone_numbers",
-        "List number requests",
-        "The team's phone number requests and their status.",
-        Paging,
-        Page[m.PhoneNumberRequest],
-        paged(lambda call, query: call.client.phone_numbers.list_requests(query)),
-        READ,
+        name="list_phone_number_requests",
+        toolset="phone_numbers",
+        title="List number requests",
+        description="The team's phone number requests and their status.",
+        params=Paging,
+        output=Page[m.PhoneNumberRequest],
+        run=paged(lambda call, query: call.client.phone_numbers.list_requests(query)),
+        hints=READ,
         scope=Scope.TEAM,
     ),
 )

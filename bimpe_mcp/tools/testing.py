@@ -77,36 +77,36 @@ async def _tester_conversation(call: ToolCall[SendTestMessage]) -> str | None:
 
 TOOLS = (
     ToolSpec(
-        "get_test_code",
-        "testing",
-        "Get test code",
-        "The agent's test code with each channel's start message, destination and link, for human testers.",
-        AgentRef,
-        m.TestCode,
-        lambda call: call.client.agents.test_code(call.params.agent_id),
-        READ,
+        name="get_test_code",
+        toolset="testing",
+        title="Get test code",
+        description="The agent's test code with each channel's start message, destination and link, for human testers.",
+        params=AgentRef,
+        output=m.TestCode,
+        run=lambda call: call.client.agents.test_code(call.params.agent_id),
+        hints=READ,
     ),
     ToolSpec(
-        "send_test_message",
-        "testing",
-        "Send test message",
-        "Chat with the agent on a test channel: sends message and returns the agent's reply. "
+        name="send_test_message",
+        toolset="testing",
+        title="Send test message",
+        description="Chat with the agent on a test channel: sends message and returns the agent's reply. "
         "Pass conversation_id to continue.",
-        SendTestMessage,
-        TestExchange,
-        _send_test_message,
-        WRITE,
+        params=SendTestMessage,
+        output=TestExchange,
+        run=_send_test_message,
+        hints=WRITE,
     ),
     ToolSpec(
-        "place_test_call",
-        "testing",
-        "Place test call",
-        "Have the agent call a tester's phone as a test call. Follow it with get_call.",
-        PlaceTestCall,
-        m.CallStarted,
-        lambda call: call.client.calls.create(
+        name="place_test_call",
+        toolset="testing",
+        title="Place test call",
+        description="Have the agent call a tester's phone as a test call. Follow it with get_call.",
+        params=PlaceTestCall,
+        output=m.CallStarted,
+        run=lambda call: call.client.calls.create(
             call.params.agent_id, m.CallCreate(destination=call.params.destination, is_test_call=True)
         ),
-        WRITE.reaching_out(),
+        hints=WRITE.reaching_out(),
     ),
 )
