@@ -259,9 +259,7 @@ CODE_TABLE: dict[str, CodeInfo] = {
     "not_implemented": CodeInfo(
         501, ServerError, "Not Implemented", "This endpoint is not active yet; use the agent-scoped variant."
     ),
-    "internal_error": CodeInfo(
-        500, ServerError, "Internal Server Error", "A Console failure: retry later."
-    ),
+    "internal_error": CodeInfo(500, ServerError, "Internal Server Error", "A Console failure: retry later."),
 }
 
 _STATUS_FALLBACK: dict[int, type[ConsoleAPIError]] = {
