@@ -160,7 +160,9 @@ def _serve(settings: Settings) -> int:
 
             async def stdio() -> None:
                 try:
-                    await server.mcp.run_stdio_async()
+                    from bimpe_mcp._frames import serve_stdio
+
+                    await serve_stdio(server.mcp)
                 finally:
                     await server.aclose()
 

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bimpe_mcp import __version__
+from bimpe_mcp._frames import FrameGuard
 from bimpe_mcp.server import BimpeServer
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools._registry import api_key_from_headers
@@ -52,6 +53,8 @@ def create_app(server: BimpeServer, settings: Settings) -> Starlette:
     mcp_app = server.mcp.streamable_http_app(
         streamable_http_path="/mcp", stateless_http=settings.stateless, host=settings.host
     )
+    # Answers the malformed JSON-RPC bodies the SDK drops or mislabels (see _frames.py).
+    guarded_mcp_app = FrameGuard(mcp_app, path="/mcp")
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__, "tools": len(server.tools.tools)})
@@ -71,7 +74,8 @@ def create_app(server: BimpeServer, settings: Settings) -> Starlette:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-            Mount("/", app=RequireApiKey(mcp_app, server_has_key=bool(server.backend.api_key))),
+            # The key is checked first, so a body is read and parsed only for a caller allowed in.
+            Mount("/", app=RequireApiKey(guarded_mcp_app, server_has_key=bool(server.backend.api_key))),
         ],
         lifespan=lifespan,
     )

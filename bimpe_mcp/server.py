@@ -18,7 +18,8 @@ from bimpe_mcp import __version__
 from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS
-from bimpe_mcp.tools._registry import Backend, ToolFactory, hidden_reason
+from bimpe_mcp.tools._registry import Backend, ToolFactory
+from bimpe_mcp.tools._selection import select_tools
 
 __all__ = ["INSTRUCTIONS", "BimpeServer", "build_server", "instructions"]
 
@@ -69,14 +70,9 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
         user_agent=f"bimpe-mcp/{__version__}",
     )
     backend = Backend(transport=console, api_key=settings.api_key, agent_id=settings.agent_id)
-    reasons = {
-        spec.name: hidden_reason(
-            spec, toolsets=settings.toolsets, read_only=settings.read_only, agent_id=settings.agent_id
-        )
-        for spec in ALL_TOOLS
-    }
-    specs = [spec for spec in ALL_TOOLS if reasons[spec.name] is None]
-    hidden = {name: reason for name, reason in reasons.items() if reason is not None}
+    specs, hidden = select_tools(
+        ALL_TOOLS, toolsets=settings.toolsets, read_only=settings.read_only, agent_id=settings.agent_id
+    )
     factory = ToolFactory(specs, backend, hidden=hidden)
     security = RequestStateSecurity(keys=[settings.state_key]) if settings.state_key else None
     mcp = MCPServer(

@@ -15,22 +15,10 @@ from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import TOOLSET_IDS, Settings
 from bimpe_mcp.tools import ALL_TOOLS
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
-ISSUE_CATALOG = {
-    "agents": "list_agents get_agent create_agent update_agent delete_agent set_agent_status list_agent_channels "
-    "list_agent_actions set_agent_actions",
-    "knowledge": "list_knowledge_bases add_knowledge_base update_knowledge_base delete_knowledge_base",
-    "integrations": "list_integrations configure_bimpeai_integration configure_custom_api configure_mcp_server "
-    "configure_pipedream_app add_custom_api_tool list_custom_api_tools delete_custom_api_tool "
-    "discover_mcp_server_tools test_mcp_server list_mcp_server_tools disconnect_integration",
-    "testing": "get_test_code send_test_message place_test_call",
-    "workflows": "list_workflows get_workflow create_workflow update_workflow clone_workflow delete_workflow",
-    "conversations": "list_conversations get_conversation list_messages send_message set_conversation_ai "
-    "wait_for_messages",
-    "calls": "list_calls get_call make_call",
-    "phone_numbers": "list_phone_numbers get_phone_number update_phone_number request_phone_number "
-    "list_phone_number_requests",
-}
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "tools"
+CATALOG = SNAPSHOTS / "_catalog.txt"
+"""The tools/list order, one `toolset name` line per tool; each tool's own JSON beside it."""
+UPDATE = "UPDATE_SNAPSHOTS=1 pytest tests/test_catalog.py"
 
 
 _LISTED: dict[str, list[dict[str, Any]]] = {}
@@ -54,27 +42,34 @@ async def _list(**flags: Any) -> list[dict[str, Any]]:
     return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
 
 
-async def test_tools_list_matches_the_committed_snapshot() -> None:
-    current = json.dumps(await listed_tools(), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or (not SNAPSHOT.exists() and not os.environ.get("CI")):
-        SNAPSHOT.write_text(current)
-    assert SNAPSHOT.exists(), (
-        "tests/snapshots/tools.json is missing: run UPDATE_SNAPSHOTS=1 pytest tests/test_catalog.py"
-    )
-    assert current == SNAPSHOT.read_text(), (
-        "tools/list changed. Review the diff, then run UPDATE_SNAPSHOTS=1 pytest tests/test_catalog.py"
-    )
+def _snapshot_files(tools: list[dict[str, Any]]) -> dict[str, str]:
+    files = {
+        f"{tool['name']}.json": json.dumps(tool, indent=1, sort_keys=True, ensure_ascii=False) + "\n" for tool in tools
+    }
+    files[CATALOG.name] = "".join(f"{tool['_meta']['toolset']} {tool['name']}\n" for tool in tools)
+    return files
 
 
-async def test_catalog_is_the_issue_catalog_in_a_fixed_order() -> None:
+async def test_tools_list_matches_the_committed_snapshots() -> None:
+    """One file per tool, so a review diff shows only the tools that changed."""
+    current = _snapshot_files(await listed_tools())
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or (not SNAPSHOTS.exists() and not os.environ.get("CI")):
+        SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+        for stale in set(p.name for p in SNAPSHOTS.iterdir()) - set(current):
+            (SNAPSHOTS / stale).unlink()
+        for name, text in current.items():
+            (SNAPSHOTS / name).write_text(text)
+    committed = {p.name: p.read_text() for p in SNAPSHOTS.iterdir()} if SNAPSHOTS.exists() else {}
+    assert set(committed) == set(current), f"tools added or removed: review, then run {UPDATE}"
+    changed = sorted(name for name in current if committed[name] != current[name])
+    assert not changed, f"tools/list changed in {', '.join(changed)}: review the diff, then run {UPDATE}"
+
+
+async def test_catalog_order_is_stable_and_toolsets_match_the_settings() -> None:
     tools = await listed_tools()
-    by_toolset: dict[str, set[str]] = {}
-    for tool in tools:
-        by_toolset.setdefault(tool["_meta"]["toolset"], set()).add(tool["name"])
-    assert by_toolset == {toolset: set(names.split()) for toolset, names in ISSUE_CATALOG.items()}
     assert [tool["name"] for tool in tools] == [spec.name for spec in ALL_TOOLS]
     assert [t["name"] for t in tools] == [t["name"] for t in await _list()], "order must be stable"
-    assert tuple(ISSUE_CATALOG) == TOOLSET_IDS, "settings must offer exactly the catalog's toolsets"
+    assert sorted({spec.toolset for spec in ALL_TOOLS}) == sorted(TOOLSET_IDS), "settings offer the catalog's toolsets"
 
 
 def _walk(schema: Any) -> list[dict[str, Any]]:
@@ -110,8 +105,14 @@ async def test_every_tool_passes_the_guardrails(spec: Any) -> None:
     assert output["type"] == "object" and {"request_id", "request_ids"} <= set(output["properties"])
     if spec.hints.destructive:
         assert "confirm" in schema["properties"]
-    if not spec.hints.read_only and not spec.hints.idempotent:
-        assert "idempotency_key" in schema["properties"]
+    if not spec.hints.read_only:
+        assert "idempotency_key" in schema["properties"], "every write can be retried safely"
+    for name, prop in schema["properties"].items():
+        if name.endswith("_id"):
+            assert prop.get("maxLength"), f"{spec.name}.{name}: an id-like string needs a bound"
+    for name in spec.id_sources:
+        if prop := schema["properties"].get(name):
+            assert prop.get("pattern") and prop.get("maxLength"), f"{spec.name}.{name}: ids carry their shape"
 
 
 async def test_the_whole_catalog_stays_within_its_context_budget() -> None:

@@ -1,98 +1,56 @@
-"""Turn `ToolSpec`s into MCP tools: selection, schemas, confirmation, errors and secrets.
+"""Turn `ToolSpec`s into MCP tools: one arguments check, confirmation, the runner, the result contract.
 
-Selection (`hidden_reason`): toolsets, then read-only (drops every spec whose `read_only`
-hint is false), then agent scoping (drops the specs whose `scope` reaches across agents).
-The catalog order is kept, so `tools/list` is stable; a hidden tool that is called says
-which setting hides it.
-
-Every call goes: argument check (middleware, so a bad argument gets a readable error
-naming the field) → confirmation for destructive tools → the spec's runner with a
-per-call `ConsoleClient` → a structured result, or an `isError` result naming the
-operation, status, code, request id and the fix. Secrets never leave: results, errors
-and progress messages pass through a `Redactor` that knows the call's secret values.
+Every call goes: argument check (`check_arguments`, a middleware, so a bad argument gets a
+readable error naming the field; the only validation of the call) → confirmation for
+destructive tools → the spec's runner with a per-call `ConsoleClient` → a structured result,
+or an `isError` result (see `_contract`). Secrets never leave: results, errors and progress
+messages pass through a `Redactor` that knows the call's secret values.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any, cast
 
 import anyio
 import pydantic
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field, create_model
 
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._redact import Redactor
 from bimpe_mcp.console import (
-    ConsoleAPIError,
     ConsoleClient,
-    ConsoleConnectionError,
     ConsoleError,
     ConsoleRequestError,
-    ConsoleResponseError,
     ConsoleTransport,
     InvalidApiKeyError,
     InvalidIdError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
 )
 from bimpe_mcp.console._models import secret_values
+from bimpe_mcp.tools._confirmation import confirmation_refusal, confirmation_resolver
+from bimpe_mcp.tools._contract import describe_console_error, describe_invalid, error_result, success_result
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
 from bimpe_mcp.tools._schema import compact_schema
+from bimpe_mcp.tools._sdk import ArgModelBase, pre_parse_json, sdk_tool
 from bimpe_mcp.tools._spec import Scope, ToolSpec, Traced
 
-__all__ = ["ApiKey", "Backend", "ToolFactory", "api_key_from_headers", "hidden_reason", "select_tools"]
+__all__ = ["ApiKey", "Backend", "ToolFactory", "api_key_from_headers"]
 
 logger = logging.getLogger("bimpe_mcp.tools")
 
-_CONTROL_ARGUMENTS = frozenset({"confirm", "idempotency_key"})
-"""Arguments the server itself consumes; they never reach a Console request."""
-
 _IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 
-
-def hidden_reason(
-    spec: ToolSpec,
-    *,
-    toolsets: Sequence[str] | None = None,
-    read_only: bool = False,
-    agent_id: str | None = None,
-) -> str | None:
-    """Why a server with these settings hides `spec` (naming the setting), or None when it exposes it."""
-    if toolsets and spec.toolset not in toolsets:
-        return f"its toolset {spec.toolset} is not enabled (--toolsets / BIMPE_TOOLSETS)"
-    if read_only and not spec.read_only:
-        return "the server is read-only (--read-only / BIMPE_READ_ONLY)"
-    if agent_id and spec.scope is Scope.ALL_AGENTS:
-        return "the server is scoped to one agent (--agent-id / BIMPE_AGENT_ID)"
-    return None
-
-
-def select_tools(
-    catalog: Sequence[ToolSpec],
-    *,
-    toolsets: Sequence[str] | None = None,
-    read_only: bool = False,
-    agent_id: str | None = None,
-) -> list[ToolSpec]:
-    """The specs a server with these settings exposes, in catalog order."""
-    return [
-        spec
-        for spec in catalog
-        if hidden_reason(spec, toolsets=toolsets, read_only=read_only, agent_id=agent_id) is None
-    ]
+_VALIDATED: ContextVar[tuple[str, BaseModel] | None] = ContextVar("bimpe_validated_arguments", default=None)
+"""The middleware's parsed arguments, handed to the tool handler of the same request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,33 +98,20 @@ def _headers(ctx: Context[Any, Any]) -> Any:
         return None
 
 
-class _StrictArgs(ArgModelBase):
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, arbitrary_types_allowed=True)
-
-
-class ConfirmForm(BaseModel):
-    confirm: bool = Field(title="Confirm", description="Yes, go ahead.")
-
-
-@dataclass(frozen=True, slots=True)
-class _Confirmed:
-    how: str
-
-
-@dataclass(frozen=True, slots=True)
-class _NotConfirmed:
-    target: str | None
-
-
 @dataclass
 class _BoundTool:
     spec: ToolSpec
-    arg_model: type[ArgModelBase]
+    args_model: type[ArgModelBase]
+    """The spec's params plus the server's control arguments (`confirm`, `idempotency_key`)."""
     output_model: type[BaseModel]
     injected: dict[str, Any]
     tool: Tool = field(init=False)
     lookups: dict[str, str] = field(init=False, default_factory=dict)
     """Each id parameter and the exposed tool that lists its valid values, for not-found hints."""
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return [name for name in self.args_model.model_fields if name not in self.injected]
 
 
 def _output_model(spec: ToolSpec) -> type[BaseModel]:
@@ -175,17 +120,15 @@ def _output_model(spec: ToolSpec) -> type[BaseModel]:
     return create_model(f"{spec.output.__name__}Result", __base__=(spec.output, Traced))
 
 
-def _arg_fields(spec: ToolSpec, injected: dict[str, Any]) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        name: (info.annotation, info) for name, info in spec.params.model_fields.items() if name not in injected
-    }
+def _args_model(spec: ToolSpec) -> type[ArgModelBase]:
+    controls: dict[str, Any] = {}
     if spec.confirm:
-        fields["confirm"] = (
+        controls["confirm"] = (
             str | None,
             Field(None, description=f"Set to the {spec.confirm} to confirm without a prompt."),
         )
     if not spec.hints.read_only:
-        fields["idempotency_key"] = (
+        controls["idempotency_key"] = (
             str | None,
             Field(
                 None,
@@ -194,112 +137,19 @@ def _arg_fields(spec: ToolSpec, injected: dict[str, Any]) -> dict[str, Any]:
                 description="Reuse the key from a failed call to retry it safely.",
             ),
         )
-    return fields
+    return cast(type[ArgModelBase], create_model(spec.name, __base__=(spec.params, ArgModelBase), **controls))
 
 
-def _describe_invalid(tool_name: str, error: pydantic.ValidationError, valid: Sequence[str]) -> str:
-    problems: list[str] = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "arguments"
-        kind = item["type"]
-        if kind == "extra_forbidden":
-            problems.append(f"{where}: not a parameter of {tool_name} (valid: {', '.join(valid)})")
-        elif kind == "missing":
-            problems.append(f"{where}: required")
-        else:
-            message = item["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {message}" if item["loc"] else message)
-    return f"Invalid arguments for {tool_name}: " + "; ".join(problems) + ". Fix them and call again."
-
-
-def _error_result(text: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
-
-
-def describe_console_error(
-    spec: ToolSpec,
-    error: ConsoleError,
-    idempotency_key: str | None,
-    *,
-    wrote: bool = False,
-    lookups: Mapping[str, str] | None = None,
-) -> str:
-    """The isError text: what failed, the Console's own words, what to do next and, for a write,
-    whether it may have happened and how to retry it without doing it twice.
-
-    `wrote`: an earlier request of the same call already changed something. `lookups`: the
-    visible tools that list valid ids, by parameter.
-    """
-    request = f" (request {error.request_id})" if error.request_id else ""
-    if isinstance(error, ConsoleAPIError):
-        lines = [f"{spec.name} failed: HTTP {error.status} {error.code}: {error.message}{request}."]
-        lines.extend(f"- {field_error}" for field_error in error.field_errors if field_error.path)
-        if isinstance(error, NotFoundError) and lookups:
-            found = ", ".join(f"{name} ({tool} lists valid ones)" for name, tool in lookups.items())
-            lines.append(f"Fix: check {found}.")
-        elif isinstance(error, PermissionDeniedError) and error.missing_scope:
-            lines.append(f"Missing scope: {error.missing_scope}. {error.remediation}")
-        elif isinstance(error, RateLimitError):
-            wait = f"{error.retry_after:g} s" if error.retry_after is not None else "a few seconds"
-            lines.append(f"Rate limited: retry after {wait}.")
-        else:
-            lines.append(f"Fix: {error.remediation}")
-    elif isinstance(error, ConsoleResponseError):
-        lines = [f"{spec.name} failed: {error.message}{request}. The Console or a proxy in front of it misbehaved."]
-    elif isinstance(error, ConsoleConnectionError):
-        lines = [f"{spec.name} failed: {error.message}{request}. Check BIMPE_BASE_URL and the network."]
-    else:
-        lines = [f"{spec.name} failed: {error.message}{request}."]
-    lines.append(_write_outcome(spec, error, idempotency_key, wrote=wrote))
-    return "\n".join(line for line in lines if line)
-
-
-def _write_outcome(spec: ToolSpec, error: ConsoleError, idempotency_key: str | None, *, wrote: bool) -> str:
-    """Whether the call may have changed anything, and the retry that cannot do it twice."""
-    if spec.hints.read_only:
-        return "" if isinstance(error, ConsoleAPIError) and error.status < 500 else "Retrying is safe."
-    if (error.may_have_been_applied or wrote) and idempotency_key:
-        return (
-            f"It may have been applied. To retry without doing it twice, call {spec.name} again with the same "
-            f"arguments and idempotency_key='{idempotency_key}': the Console then replays the first result."
-        )
-    return "Nothing was changed."
-
-
-def _confirmation_resolver(bound: dict[str, _BoundTool]) -> Any:
-    """One resolver for every destructive tool: confirm by argument, by asking, or not at all."""
-
-    async def confirm_destructive_action(ctx: Context) -> _Confirmed | _NotConfirmed | Elicit[ConfirmForm]:
-        raw = ctx.request_context.params or {}
-        entry = bound[str(raw.get("name"))]
-        arguments = raw.get("arguments") or {}
-        target_field = entry.spec.confirm or ""
-        target = entry.injected.get(target_field, arguments.get(target_field))
-        if target and arguments.get("confirm") == target:
-            return _Confirmed("argument")
-        if _client_supports_elicitation(ctx):
-            return Elicit(f"{entry.spec.title} {target}? This cannot be undone.", ConfirmForm)
-        return _NotConfirmed(target)
-
-    return confirm_destructive_action
-
-
-def _client_supports_elicitation(ctx: Context[Any, Any]) -> bool:
-    capabilities = ctx.client_capabilities
-    elicitation = capabilities.elicitation if capabilities is not None else None
-    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
-
-
-def _confirmation_refusal(spec: ToolSpec, outcome: Any) -> str | None:
-    """None when confirmed; otherwise the isError text saying how to confirm."""
-    data = outcome.data if isinstance(outcome, AcceptedElicitation) else None
-    if isinstance(data, _Confirmed) or (isinstance(data, ConfirmForm) and data.confirm):
-        return None
-    how = f"pass confirm equal to the {spec.confirm}"
-    if isinstance(data, _NotConfirmed):
-        target = f" ('{data.target}')" if data.target else ""
-        return f"{spec.name} needs confirmation: nothing was sent. To go ahead, {how}{target}."
-    return f"{spec.name} was not confirmed by the user: nothing was sent. To go ahead anyway, {how}."
+def _input_schema(entry: _BoundTool) -> dict[str, Any]:
+    schema = compact_schema(entry.args_model.model_json_schema(), keep_null=False)
+    for name in entry.injected:
+        schema["properties"].pop(name, None)
+        if name in schema.get("required", []):
+            schema["required"].remove(name)
+    for name in sorted(entry.spec.nullable):
+        if prop := schema["properties"].get(name):
+            prop["type"] = [prop["type"], "null"]
+    return schema
 
 
 class ToolFactory:
@@ -313,86 +163,51 @@ class ToolFactory:
         for spec in specs:
             confined = backend.agent_id is not None and spec.scope is Scope.AGENT
             injected = {"agent_id": backend.agent_id} if confined else {}
-            arg_model = create_model(spec.name, __base__=_StrictArgs, **_arg_fields(spec, injected))
-            self.bound[spec.name] = _BoundTool(spec, arg_model, _output_model(spec), injected)
+            self.bound[spec.name] = _BoundTool(spec, _args_model(spec), _output_model(spec), injected)
+        resolver = confirmation_resolver(lambda name: (self.bound[name].spec, self.bound[name].injected))
         for entry in self.bound.values():
             entry.lookups = {
                 name: tool
                 for name, tool in entry.spec.id_sources.items()
                 if name not in entry.injected and tool in self.bound
             }
-        self._resolver = _confirmation_resolver(self.bound)
-        for entry in self.bound.values():
-            entry.tool = self._tool(entry)
+            output_schema = compact_schema(entry.output_model.model_json_schema(), keep_null=True)
+            entry.tool = sdk_tool(
+                entry.spec,
+                self._handler(entry),
+                input_schema=_input_schema(entry),
+                output_schema=output_schema,
+                resolver=resolver,
+            )
 
     @property
     def tools(self) -> list[Tool]:
         return [entry.tool for entry in self.bound.values()]
 
-    def _tool(self, entry: _BoundTool) -> Tool:
-        spec = entry.spec
-        handler = self._handler(entry)
-        # The signature names only what the SDK injects; the arguments model is swapped in below, so the
-        # SDK never builds (and throws away) a model of its own for the tool's parameters.
-        parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
-        annotations: dict[str, Any] = {"ctx": Context}
-        if spec.confirm:
-            confirmation = Annotated[ElicitationResult[ConfirmForm], Resolve(self._resolver)]
-            parameters.append(
-                inspect.Parameter("confirmation", inspect.Parameter.KEYWORD_ONLY, annotation=confirmation)
-            )
-            annotations["confirmation"] = confirmation
-        returns = Annotated[CallToolResult, entry.output_model]
-        annotations["return"] = returns
-        handler.__signature__ = inspect.Signature(parameters, return_annotation=returns)
-        handler.__annotations__ = annotations
-        hints = spec.hints
-        tool = Tool.from_function(
-            handler,
-            name=spec.name,
-            title=spec.title,
-            description=spec.description,
-            annotations=ToolAnnotations(
-                read_only_hint=hints.read_only,
-                destructive_hint=hints.destructive,
-                idempotent_hint=hints.idempotent,
-                open_world_hint=hints.open_world,
-            ),
-            meta={"toolset": spec.toolset},
-            structured_output=True,
-        )
-        tool.fn_metadata.arg_model = entry.arg_model
-        tool.parameters = compact_schema(entry.arg_model.model_json_schema(), keep_null=False)
-        for name in sorted(spec.nullable):
-            if prop := tool.parameters["properties"].get(name):
-                prop["type"] = [prop["type"], "null"]
-        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema or {}, keep_null=True)
-        return tool
-
     def _handler(self, entry: _BoundTool) -> Any:
         spec, backend = entry.spec, self.backend
 
-        async def handler(ctx: Context, confirmation: Any = None, **arguments: Any) -> CallToolResult:
+        async def handler(ctx: Context, confirmation: Any = None) -> CallToolResult:
             started = time.monotonic()
-            idempotency_key = arguments.pop("idempotency_key", None)
-            # Arguments were checked by `check_arguments`; this second parse fills the spec's own model
-            # (with the injected agent_id), which the SDK's flat argument model cannot be.
-            given = _given(arguments, ctx.request_context.params)
-            try:
-                params = spec.params.model_validate({**given, **entry.injected})
-            except pydantic.ValidationError as error:
-                return self._finish(spec, _error_result(_describe_invalid(spec.name, error, [])), started)
+            checked = _VALIDATED.get()
+            if checked is None or checked[0] != spec.name:  # a server built without the middleware
+                outcome = self._validate(entry, (ctx.request_context.params or {}).get("arguments"))
+                if isinstance(outcome, CallToolResult):
+                    return self._finish(spec, outcome, started)
+                checked = (spec.name, outcome)
+            params = checked[1]
             redactor = Redactor(secret_values(params))
-            if spec.confirm and (refusal := _confirmation_refusal(spec, confirmation)):
-                return self._finish(spec, _error_result(refusal), started)
+            if spec.confirm and (refusal := confirmation_refusal(spec, confirmation)):
+                return self._finish(spec, error_result(refusal), started)
             api_key = backend.api_key_for(ctx)
             if api_key is None:
                 text = (
                     f"{spec.name} failed: no BimpeAI API key. Set BIMPE_API_KEY for the server, "
                     "or send 'Authorization: Bearer sk_…' with each HTTP request. Nothing was sent."
                 )
-                return self._finish(spec, _error_result(text), started)
+                return self._finish(spec, error_result(text), started)
             redactor = redactor.with_secrets([api_key.value])
+            idempotency_key = getattr(params, "idempotency_key", None)
             prefix = None if spec.hints.read_only else (idempotency_key or uuid.uuid4().hex[:16])
             client = ConsoleClient(backend.transport, api_key.value, idempotency_prefix=prefix)
 
@@ -402,25 +217,25 @@ class ToolFactory:
             call = ToolCall(params, client, progress, backend.limits, backend.agent_id, spec.nullable)
             try:
                 value = await spec.run(call)
-                result = self._success(entry, value, client, redactor)
+                result = success_result(entry.output_model, value, client.request_ids, redactor)
             except anyio.get_cancelled_exc_class():
                 self._cancelled(spec, started, prefix, client)
                 raise
             except Refused as refusal:
-                result = _error_result(redactor.text(f"{spec.name} refused: {refusal}"))
+                result = error_result(redactor.text(f"{spec.name} refused: {refusal}"))
             except InvalidApiKeyError as error:
                 text = f"{spec.name} failed: the BimpeAI API key in {api_key.source} is unusable: {error.message}. "
-                result = _error_result(text + f"Fix {api_key.source} and call again. Nothing was sent.")
+                result = error_result(text + f"Fix {api_key.source} and call again. Nothing was sent.")
             except InvalidIdError as error:
                 text = f"Invalid arguments for {spec.name}: {error.message}. Nothing was sent."
-                result = _error_result(redactor.text(text))
+                result = error_result(redactor.text(text))
             except ConsoleRequestError as error:
-                result = _error_result(redactor.text(f"{spec.name} failed: {error.message}. Nothing was sent."))
+                result = error_result(redactor.text(f"{spec.name} failed: {error.message}. Nothing was sent."))
             except ConsoleError as error:
                 text = describe_console_error(
                     spec, error, prefix, wrote=client.write_may_have_happened, lookups=entry.lookups
                 )
-                result = _error_result(redactor.text(text))
+                result = error_result(redactor.text(text))
             except Exception:
                 reference = f"mcp-{ctx.request_id}"
                 logger.exception("%s raised unexpectedly (%s)", spec.name, reference)
@@ -431,7 +246,7 @@ class ToolFactory:
                 )
                 if client.write_may_have_happened and prefix:
                     text += f" It may have been applied: retry only with idempotency_key='{prefix}'."
-                result = _error_result(text)
+                result = error_result(text)
             return self._finish(spec, result, started, client.request_ids)
 
         handler.__name__ = spec.name
@@ -449,17 +264,6 @@ class ToolFactory:
             ", ".join(client.request_ids) or "none",
         )
 
-    def _success(self, entry: _BoundTool, value: Any, client: ConsoleClient, redactor: Redactor) -> CallToolResult:
-        data = getattr(value, "data", value)
-        if isinstance(data, BaseModel):
-            data = data.model_dump(mode="json")
-        data = dict(data or {})
-        data["request_ids"] = list(client.request_ids)
-        data["request_id"] = client.request_ids[-1] if client.request_ids else None
-        structured = redactor.data(entry.output_model.model_validate(data).model_dump(mode="json"))
-        text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
-
     def _finish(
         self, spec: ToolSpec, result: CallToolResult, started: float, request_ids: Sequence[str] = ()
     ) -> CallToolResult:
@@ -476,7 +280,7 @@ class ToolFactory:
         return result
 
     async def check_arguments(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        """Middleware: reject bad `tools/call` arguments with an error that names the field and the rule."""
+        """Middleware: the one validation of a `tools/call`'s arguments; a bad one gets an error naming it."""
         if ctx.method != "tools/call" or not ctx.params:
             return await call_next(ctx)
         name = str(ctx.params.get("name"))
@@ -484,23 +288,31 @@ class ToolFactory:
         if entry is None:
             if reason := self.hidden.get(name):
                 self.backend.metrics.record_tool(name, "invalid", 0.0)
-                return _error_result(f"{name} is not available in this configuration: {reason}.")
+                return error_result(f"{name} is not available in this configuration: {reason}.")
             return await call_next(ctx)
-        arguments = ctx.params.get("arguments") or {}
-        if not isinstance(arguments, dict):
-            return _error_result(f"Invalid arguments for {entry.spec.name}: arguments must be an object.")
-        arguments = entry.tool.fn_metadata.pre_parse_json(dict(arguments))
-        valid = list(entry.arg_model.model_fields)
+        outcome = self._validate(entry, ctx.params.get("arguments"))
+        if isinstance(outcome, CallToolResult):
+            self.backend.metrics.record_tool(name, "invalid", 0.0)
+            return outcome
+        token = _VALIDATED.set((name, outcome))
         try:
-            checked = entry.arg_model.model_validate(arguments).model_dump_one_level()
-            entry.spec.params.model_validate({**_given(checked, ctx.params), **entry.injected})
+            return await call_next(ctx)
+        finally:
+            _VALIDATED.reset(token)
+
+    @staticmethod
+    def _validate(entry: _BoundTool, arguments: Any) -> BaseModel | CallToolResult:
+        """The call's arguments as the tool's model (injected agent_id included), or the error naming each one."""
+        name = entry.spec.name
+        arguments = {} if arguments is None else arguments
+        if not isinstance(arguments, dict):
+            return error_result(f"Invalid arguments for {name}: arguments must be an object.")
+        valid = entry.parameter_names
+        if foreign := sorted(set(arguments) & set(entry.injected)):
+            problems = "; ".join(f"{key}: not a parameter of {name} (valid: {', '.join(valid)})" for key in foreign)
+            return error_result(f"Invalid arguments for {name}: {problems}. Fix them and call again.")
+        arguments = pre_parse_json(entry.args_model, dict(arguments))
+        try:
+            return entry.args_model.model_validate({**arguments, **entry.injected})
         except pydantic.ValidationError as error:
-            self.backend.metrics.record_tool(entry.spec.name, "invalid", 0.0)
-            return _error_result(_describe_invalid(entry.spec.name, error, valid))
-        return await call_next(ctx)
-
-
-def _given(validated: dict[str, Any], raw_params: Any) -> dict[str, Any]:
-    """The validated values of the arguments the caller actually sent, explicit nulls included."""
-    sent = (raw_params or {}).get("arguments") or {}
-    return {name: value for name, value in validated.items() if name in sent and name not in _CONTROL_ARGUMENTS}
+            return error_result(describe_invalid(name, error, valid))

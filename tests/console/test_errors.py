@@ -59,7 +59,7 @@ async def test_validation_errors_carry_field_errors(client: ConsoleClient, store
 
     with pytest.raises(ValidationError) as caught:
         await client.knowledge_bases.create(
-            store.demo_agent_id or "", m.KnowledgeBaseCreate(type="url", name="Site", url="not a url")
+            store.demo_agent_id or "", m.KnowledgeBaseCreate.model_construct(type="url", name="Site", url="not a url")
         )
     assert caught.value.field_errors == (FieldError("url", "must be an http(s) URL"),)
 

@@ -1,0 +1,226 @@
+"""Answer malformed JSON-RPC frames, on stdio and on streamable HTTP, instead of dropping them.
+
+The SDK (mcp 2.3) parses each frame straight into its pydantic envelope. Over stdio a frame
+that fails is dropped without a reply, even one that carries an id, so the client waits on
+that id forever; a line may be of any length. Over 2025-era streamable HTTP, a request
+whose id is an object, a float or null fits the notification model and gets 202, other
+failures get -32602 without their id, and an oversized body gets plain text.
+
+`refusal` checks a frame with the SDK's own JSON parser and the JSON-RPC 2.0 rules its
+envelope enforces, and names the error the specification gives for what is wrong. The
+transports send that error and pass every other frame to the SDK unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+
+import anyio
+import pydantic_core
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
+
+if TYPE_CHECKING:
+    from anyio.abc import ObjectReceiveStream, ObjectSendStream
+    from mcp.server.mcpserver import MCPServer
+    from mcp.shared._stream_protocols import WriteStream
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["MAX_FRAME_BYTES", "FrameGuard", "refusal", "serve_stdio"]
+
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+"""The largest stdio line or HTTP body we read. 4 MiB is the SDK's own HTTP body limit: tool
+arguments here are ids, names and prompts, far smaller, and a bound keeps one line from
+holding the server's memory (an unbounded reader let a 20 MB line reach a tool)."""
+
+_DISCARD_CHUNK_BYTES = 64 * 1024
+
+logger = logging.getLogger(__name__)
+
+
+def refusal(frame: bytes) -> JSONRPCError | None:
+    """The JSON-RPC error that answers `frame`, or None when the frame is for the SDK.
+
+    Parsing uses pydantic-core, the parser the SDK runs next, so a frame we pass is one the
+    SDK can parse. json.loads would pass frames that parser then rejects unanswered (lone
+    surrogates, nesting 200 to 1000 deep). Its nesting limit of 200 turns a 100k-deep frame
+    into a ValueError, so no depth pre-check is needed and no RecursionError can arise.
+    """
+    try:
+        message = pydantic_core.from_json(frame)
+    except ValueError as error:
+        return _error(None, PARSE_ERROR, f"Parse error: {error}")
+    return _envelope_refusal(message)
+
+
+def _envelope_refusal(message: Any) -> JSONRPCError | None:
+    """Check the JSON-RPC 2.0 request envelope, in the order that lets the most ids be echoed."""
+    if isinstance(message, list):  # MCP removed JSON-RPC batching in protocol 2025-06-18
+        return _error(None, INVALID_REQUEST, "Invalid Request: batches are not supported")
+    if not isinstance(message, dict):
+        return _error(None, INVALID_REQUEST, "Invalid Request: a message must be a JSON object")
+    if "method" not in message and ("result" in message or "error" in message):
+        return None  # the client's response to our request: never answered, the SDK matches it to the request
+    request_id = message.get("id")
+    echoed = request_id if isinstance(request_id, str | int) and not isinstance(request_id, bool) else None
+    if "id" in message and echoed is None:
+        return _error(None, INVALID_REQUEST, 'Invalid Request: "id" must be a string or an integer')
+    if message.get("jsonrpc") != "2.0":
+        return _error(echoed, INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"')
+    if not isinstance(message.get("method"), str):
+        return _error(echoed, INVALID_REQUEST, 'Invalid Request: "method" must be a string')
+    params = message.get("params")
+    # JSON-RPC allows by-position params (an array), so that request is valid and only its params
+    # are wrong for MCP, whose methods all take an object: -32602. Any other non-object breaks the
+    # Request object itself: -32600. A null is let through, as the SDK's envelope accepts it.
+    if isinstance(params, list):
+        return _error(echoed, INVALID_PARAMS, "Invalid params: MCP methods take named params, a JSON object")
+    if params is not None and not isinstance(params, dict):
+        return _error(echoed, INVALID_REQUEST, 'Invalid Request: "params" must be an object')
+    return None
+
+
+def _error(request_id: str | int | None, code: int, message: str) -> JSONRPCError:
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message))
+
+
+def _too_large() -> JSONRPCError:
+    return _error(None, PARSE_ERROR, f"Parse error: the message is larger than {MAX_FRAME_BYTES} bytes")
+
+
+async def serve_stdio(mcp: MCPServer) -> None:
+    """`mcp.run_stdio_async()`, with malformed and oversized lines answered rather than dropped.
+
+    The seam is `stdio_server(stdin=...)`: our reader reads bounded lines and gives the SDK's
+    reader only the frames it can parse; errors go into the SDK's write stream, so its one
+    stdout writer serialises them with every other reply.
+    """
+    # MCPServer has no public run over given streams; the SDK's own in-memory client uses this attribute.
+    server = mcp._lowlevel_server
+    refusals_in, refusals_out = anyio.create_memory_object_stream[JSONRPCError]()
+    with _private_stdin() as wire:
+        # stdio_server only iterates `stdin`, and parses each line with validate_json, which takes bytes.
+        lines = cast("anyio.AsyncFile[str]", _valid_lines(wire, refusals_in))
+        async with stdio_server(stdin=lines) as (read_stream, write_stream), anyio.create_task_group() as tasks:
+            # A clone: at end of input the server closes its write stream while the last errors may be in flight.
+            tasks.start_soon(_answer, refusals_out, write_stream.clone())
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+@contextmanager
+def _private_stdin() -> Iterator[BinaryIO]:
+    """Read the wire from a duplicate of fd 0, and point fd 0 at the null device meanwhile.
+
+    Passing our own stdin makes `stdio_server` skip its claim of fd 0; this keeps what the
+    claim guarantees: code in handlers or children reads EOF, never the protocol's bytes.
+    """
+    wire = os.dup(0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        os.dup2(null, 0)
+    finally:
+        os.close(null)
+    try:
+        # closefd=False, as in the SDK: a worker thread may still block on `wire` after serving ends.
+        yield os.fdopen(wire, "rb", closefd=False)
+    finally:
+        os.dup2(wire, 0)
+
+
+async def _valid_lines(wire: BinaryIO, refusals: ObjectSendStream[JSONRPCError]) -> AsyncIterator[bytes]:
+    """Yield each line the SDK should parse; send the error that answers every other one."""
+    async with refusals:
+        while line := await anyio.to_thread.run_sync(wire.readline, MAX_FRAME_BYTES + 1):
+            if len(line) > MAX_FRAME_BYTES and not line.endswith(b"\n"):
+                await anyio.to_thread.run_sync(_discard_rest_of_line, wire)
+                error: JSONRPCError | None = _too_large()
+            elif line.isspace():
+                continue  # a blank line is no frame
+            else:
+                error = refusal(line)
+            if error is None:
+                yield line
+            else:
+                logger.info("answered a malformed message with %s: %s", error.error.code, error.error.message)
+                await refusals.send(error)
+
+
+def _discard_rest_of_line(wire: BinaryIO) -> None:
+    while (chunk := wire.readline(_DISCARD_CHUNK_BYTES)) and not chunk.endswith(b"\n"):
+        pass
+
+
+async def _answer(refusals: ObjectReceiveStream[JSONRPCError], write_stream: WriteStream[SessionMessage]) -> None:
+    async with refusals, write_stream:
+        async for error in refusals:
+            await write_stream.send(SessionMessage(error))
+
+
+class FrameGuard:
+    """ASGI middleware that answers a malformed or oversized JSON POST to the MCP path itself.
+
+    It reads the body once, bounded by MAX_FRAME_BYTES, and replies 400 (or 413) with the
+    JSON-RPC error; a valid body is replayed to the app unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, *, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers", ()))
+        if not (
+            scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path and _is_json(headers)
+        ):
+            await self.app(scope, receive, send)
+            return
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > MAX_FRAME_BYTES:
+            await _send_error(send, 413, _too_large())
+            return
+        body = bytearray()
+        more_body = True
+        while more_body and len(body) <= MAX_FRAME_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left: nobody to answer
+            body += message.get("body", b"")
+            more_body = message.get("more_body", False)
+        if len(body) > MAX_FRAME_BYTES:
+            await _send_error(send, 413, _too_large())
+            return
+        frame = bytes(body)
+        error = refusal(frame)
+        if error is not None:
+            logger.info("answered a malformed message with %s: %s", error.error.code, error.error.message)
+            await _send_error(send, 400, error)
+            return
+        await self.app(scope, _replay(frame, receive), send)
+
+
+def _is_json(headers: dict[bytes, bytes]) -> bool:
+    """Whether the body is declared JSON, as the SDK reads Content-Type; it answers anything else with 415."""
+    media_types = headers.get(b"content-type", b"").split(b";")[0].split(b",")
+    return any(media_type.strip().lower() == b"application/json" for media_type in media_types)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then defers to the server's."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
+async def _send_error(send: Send, status: int, error: JSONRPCError) -> None:
+    payload = error.model_dump_json(by_alias=True, exclude_unset=True).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
