@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -43,7 +43,7 @@ from bimpe_mcp.tools._schema import compact_schema
 from bimpe_mcp.tools._sdk import ArgModelBase, pre_parse_json, sdk_tool
 from bimpe_mcp.tools._spec import Scope, ToolSpec, Traced
 
-__all__ = ["ApiKey", "Backend", "ToolFactory", "api_key_from_headers"]
+__all__ = ["ApiKey", "Backend", "KeyProvider", "ToolFactory"]
 
 logger = logging.getLogger("bimpe_mcp.tools")
 
@@ -61,41 +61,29 @@ class ApiKey:
     source: str
 
 
+KeyProvider = Callable[[Context[Any, Any]], "ApiKey | None"]
+"""The caller's key for one request, found by the transport (the HTTP layer reads its headers)."""
+
+
 @dataclass
 class Backend:
-    """What every tool call needs from the server: the pool, the default key and the limits."""
+    """What every tool call needs from the server: the pool, the server's key, scope, limits and metrics.
+
+    `key_provider`, set by a transport, finds a request's own key; without one (stdio) the
+    server's key is used.
+    """
 
     transport: ConsoleTransport
     api_key: str | None
     agent_id: str | None = None
     limits: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
+    key_provider: KeyProvider | None = None
 
     def api_key_for(self, ctx: Context[Any, Any]) -> ApiKey | None:
-        """The caller's key: an HTTP request's own header wins over the server's key."""
-        if from_request := api_key_from_headers(_headers(ctx) or {}):
+        if self.key_provider is not None and (from_request := self.key_provider(ctx)) is not None:
             return from_request
         return ApiKey(self.api_key, "BIMPE_API_KEY") if self.api_key else None
-
-
-def api_key_from_headers(headers: Mapping[str, str]) -> ApiKey | None:
-    """A team key sent as `X-Bimpe-Api-Key` or `Authorization: Bearer` (lower-case header names).
-
-    A header that is present but blank still counts, so it is reported, not replaced by the server's key.
-    """
-    if "x-bimpe-api-key" in headers:
-        return ApiKey(headers["x-bimpe-api-key"], "the X-Bimpe-Api-Key header")
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return ApiKey(token, "the Authorization header")
-
-
-def _headers(ctx: Context[Any, Any]) -> Any:
-    try:
-        return ctx.headers
-    except ValueError:
-        return None
 
 
 @dataclass
