@@ -18,9 +18,9 @@
         ├── RateLimitError             rate_limited, too_many_requests
         └── ServerError                internal_error, not_implemented, any other 5xx
 
-`CODE_TABLE` is the one place that maps a Console error code to its HTTP status, its
-class and the fix a caller (or a model) can act on. The sandbox renders errors from
-the same table, so the two can never drift apart.
+`CODE_TABLE` is the one place that maps a Console error code to its HTTP status and its
+class. The sandbox renders errors from the same table, so the two can never drift apart.
+What to do about an error is the caller's business (the MCP tools say it in `tools/_contract.py`).
 """
 
 from __future__ import annotations
@@ -138,12 +138,6 @@ class ConsoleAPIError(ConsoleError):
         self.retry_after = retry_after
         self.rate_limit = rate_limit or RateLimit()
 
-    @property
-    def remediation(self) -> str:
-        """What to do about it, in one sentence."""
-        info = CODE_TABLE.get(self.code)
-        return info.remediation if info else "Check the request and try again."
-
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"
 
@@ -192,74 +186,28 @@ class CodeInfo:
     status: int
     error: type[ConsoleAPIError]
     reason: str
-    remediation: str
 
 
 CODE_TABLE: dict[str, CodeInfo] = {
-    "validation_error": CodeInfo(400, ValidationError, "Bad Request", "Fix the named fields and call again."),
-    "bad_request": CodeInfo(400, ValidationError, "Bad Request", "Fix the request and call again."),
-    "unauthorized": CodeInfo(
-        401, AuthenticationError, "Unauthorized", "Set BIMPE_API_KEY to a valid team API key (sk_…)."
-    ),
-    "api_key_missing": CodeInfo(
-        401, AuthenticationError, "Unauthorized", "Set BIMPE_API_KEY to a team API key (sk_…)."
-    ),
-    "api_key_invalid": CodeInfo(
-        401,
-        AuthenticationError,
-        "Unauthorized",
-        "Check BIMPE_API_KEY: the key is unknown or revoked. Create a new key in the Console.",
-    ),
-    "api_key_expired": CodeInfo(
-        401,
-        AuthenticationError,
-        "Unauthorized",
-        "BIMPE_API_KEY has expired: create a new key in the Console.",
-    ),
-    "insufficient_scope": CodeInfo(
-        403,
-        PermissionDeniedError,
-        "Forbidden",
-        "Use a key that has the missing scope, or ask a team admin to add it.",
-    ),
-    "forbidden": CodeInfo(403, PermissionDeniedError, "Forbidden", "This key's team may not do this."),
-    "not_found": CodeInfo(
-        404, NotFoundError, "Not Found", "Check the id; list the parent collection to find valid ids."
-    ),
-    "conflict": CodeInfo(409, ConflictError, "Conflict", "Read the current state, then retry with a change."),
-    "agent_limit_reached": CodeInfo(
-        409, ConflictError, "Conflict", "Delete an unused agent with delete_agent, or upgrade the plan."
-    ),
-    "integration_limit_reached": CodeInfo(
-        409,
-        ConflictError,
-        "Conflict",
-        "Disconnect an integration with disconnect_integration, or upgrade the plan.",
-    ),
-    "workflow_required": CodeInfo(
-        400,
-        PreconditionError,
-        "Bad Request",
-        "Attach a workflow first with update_agent(workflow_id=…); list_workflows shows the choices.",
-    ),
-    "integration_connection_failed": CodeInfo(
-        400,
-        PreconditionError,
-        "Bad Request",
-        "The service rejected the credentials or was unreachable: check the keys or URL and retry.",
-    ),
-    "channel_not_configured": CodeInfo(
-        400,
-        PreconditionError,
-        "Bad Request",
-        "Assign a phone number to the agent with update_phone_number(agent_id=…), or place a test call.",
-    ),
-    "rate_limited": CodeInfo(429, RateLimitError, "Too Many Requests", "Wait, then retry."),
-    "too_many_requests": CodeInfo(429, RateLimitError, "Too Many Requests", "Wait, then retry."),
-    "not_implemented": CodeInfo(
-        501, ServerError, "Not Implemented", "This endpoint is not active yet; use the agent-scoped variant."
-    ),
-    "internal_error": CodeInfo(500, ServerError, "Internal Server Error", "A Console failure: retry later."),
+    "validation_error": CodeInfo(400, ValidationError, "Bad Request"),
+    "bad_request": CodeInfo(400, ValidationError, "Bad Request"),
+    "unauthorized": CodeInfo(401, AuthenticationError, "Unauthorized"),
+    "api_key_missing": CodeInfo(401, AuthenticationError, "Unauthorized"),
+    "api_key_invalid": CodeInfo(401, AuthenticationError, "Unauthorized"),
+    "api_key_expired": CodeInfo(401, AuthenticationError, "Unauthorized"),
+    "insufficient_scope": CodeInfo(403, PermissionDeniedError, "Forbidden"),
+    "forbidden": CodeInfo(403, PermissionDeniedError, "Forbidden"),
+    "not_found": CodeInfo(404, NotFoundError, "Not Found"),
+    "conflict": CodeInfo(409, ConflictError, "Conflict"),
+    "agent_limit_reached": CodeInfo(409, ConflictError, "Conflict"),
+    "integration_limit_reached": CodeInfo(409, ConflictError, "Conflict"),
+    "workflow_required": CodeInfo(400, PreconditionError, "Bad Request"),
+    "integration_connection_failed": CodeInfo(400, PreconditionError, "Bad Request"),
+    "channel_not_configured": CodeInfo(400, PreconditionError, "Bad Request"),
+    "rate_limited": CodeInfo(429, RateLimitError, "Too Many Requests"),
+    "too_many_requests": CodeInfo(429, RateLimitError, "Too Many Requests"),
+    "not_implemented": CodeInfo(501, ServerError, "Not Implemented"),
+    "internal_error": CodeInfo(500, ServerError, "Internal Server Error"),
 }
 
 _STATUS_FALLBACK: dict[int, type[ConsoleAPIError]] = {

@@ -27,7 +27,40 @@ from bimpe_mcp.console import (
 )
 from bimpe_mcp.tools._spec import ToolSpec
 
-__all__ = ["describe_console_error", "describe_invalid", "error_result", "success_result"]
+__all__ = ["console_fix", "describe_console_error", "describe_invalid", "error_result", "success_result"]
+
+
+_FIXES: dict[str, str] = {
+    "validation_error": "Fix the named fields and call again.",
+    "bad_request": "Fix the request and call again.",
+    "unauthorized": "Set {key} to a valid team API key (sk_…).",
+    "api_key_missing": "Set {key} to a team API key (sk_…).",
+    "api_key_invalid": "Check {key}: the key is unknown or revoked. Create a new key in the Console.",
+    "api_key_expired": "{key} has expired: create a new key in the Console.",
+    "insufficient_scope": "Use a key that has the missing scope, or ask a team admin to add it.",
+    "forbidden": "This key's team may not do this.",
+    "not_found": "Check the id; list the parent collection to find valid ids.",
+    "conflict": "Read the current state, then retry with a change.",
+    "agent_limit_reached": "Delete an unused agent with delete_agent, or upgrade the plan.",
+    "integration_limit_reached": "Disconnect an integration with disconnect_integration, or upgrade the plan.",
+    "workflow_required": "Attach a workflow first with update_agent(workflow_id=…); list_workflows shows the choices.",
+    "integration_connection_failed": (
+        "The service rejected the credentials or was unreachable: check the keys or URL and retry."
+    ),
+    "channel_not_configured": (
+        "Assign a phone number to the agent with update_phone_number(agent_id=…), or place a test call."
+    ),
+    "rate_limited": "Wait, then retry.",
+    "too_many_requests": "Wait, then retry.",
+    "not_implemented": "This endpoint is not active yet; use the agent-scoped variant.",
+    "internal_error": "A Console failure: retry later.",
+}
+"""What to do about each Console error code, in one sentence; `{key}` is where the caller's key came from."""
+
+
+def console_fix(error: ConsoleAPIError, key_source: str = "BIMPE_API_KEY") -> str:
+    """The fix for a Console error, naming the place the key came from (the variable or a header)."""
+    return _FIXES.get(error.code, "Check the request and try again.").format(key=key_source)
 
 
 def error_result(text: str) -> CallToolResult:
@@ -72,12 +105,13 @@ def describe_console_error(
     *,
     wrote: bool = False,
     lookups: Mapping[str, str] | None = None,
+    key_source: str = "BIMPE_API_KEY",
 ) -> str:
     """The isError text: what failed, the Console's own words, what to do next and, for a write,
     whether it may have happened and how to retry it without doing it twice.
 
     `wrote`: an earlier request of the same call already changed something. `lookups`: the
-    visible tools that list valid ids, by parameter.
+    visible tools that list valid ids, by parameter. `key_source`: where the caller's key came from.
     """
     request = f" (request {error.request_id})" if error.request_id else ""
     if isinstance(error, ConsoleAPIError):
@@ -87,12 +121,12 @@ def describe_console_error(
             found = ", ".join(f"{name} ({tool} lists valid ones)" for name, tool in lookups.items())
             lines.append(f"Fix: check {found}.")
         elif isinstance(error, PermissionDeniedError) and error.missing_scope:
-            lines.append(f"Missing scope: {error.missing_scope}. {error.remediation}")
+            lines.append(f"Missing scope: {error.missing_scope}. {console_fix(error, key_source)}")
         elif isinstance(error, RateLimitError):
             wait = f"{error.retry_after:g} s" if error.retry_after is not None else "a few seconds"
             lines.append(f"Rate limited: retry after {wait}.")
         else:
-            lines.append(f"Fix: {error.remediation}")
+            lines.append(f"Fix: {console_fix(error, key_source)}")
     elif isinstance(error, ConsoleResponseError):
         lines = [f"{spec.name} failed: {error.message}{request}. The Console or a proxy in front of it misbehaved."]
     elif isinstance(error, ConsoleConnectionError):

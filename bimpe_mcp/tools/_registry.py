@@ -221,7 +221,12 @@ class ToolFactory:
                 result = error_result(redactor.text(f"{spec.name} failed: {error.message}. Nothing was sent."))
             except ConsoleError as error:
                 text = describe_console_error(
-                    spec, error, prefix, wrote=client.write_may_have_happened, lookups=entry.lookups
+                    spec,
+                    error,
+                    prefix,
+                    wrote=client.write_may_have_happened,
+                    lookups=entry.lookups,
+                    key_source=api_key.source,
                 )
                 result = error_result(redactor.text(text))
             except Exception:

@@ -55,7 +55,6 @@ async def test_validation_errors_carry_field_errors(client: ConsoleClient, store
         FieldError("faq.0.answer", "is required"),
     )
     assert "rules.0.id: is required" in error.message and error.request_id
-    assert error.remediation == CODE_TABLE["validation_error"].remediation
 
     with pytest.raises(ValidationError) as caught:
         await client.knowledge_bases.create(
@@ -83,7 +82,6 @@ async def test_authentication_errors(transport: ConsoleTransport, store: Sandbox
         with pytest.raises(AuthenticationError) as caught:
             await _client(transport, key).agents.list()
         assert (caught.value.code, caught.value.status) == (code, 401)
-        assert "BIMPE_API_KEY" in caught.value.remediation
 
 
 @pytest.mark.parametrize("key", ["", "   ", "sk_test\r\nX-Evil: 1", "sk_test key", "sk_tëst", "sk\x00"])

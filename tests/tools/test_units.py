@@ -141,3 +141,16 @@ def test_success_results_carry_request_ids_and_no_secret() -> None:
         "request_id": "r2",
         "request_ids": ["r1", "r2"],
     }
+
+
+def test_every_console_code_has_a_fix_and_key_fixes_name_where_the_key_came_from() -> None:
+    from bimpe_mcp.console import CODE_TABLE
+    from bimpe_mcp.tools._contract import console_fix
+
+    for code, info in CODE_TABLE.items():
+        fix = console_fix(info.error("m", status=info.status, code=code), "the X-Bimpe-Api-Key header")
+        assert fix and fix != "Check the request and try again.", code
+    invalid = CODE_TABLE["api_key_invalid"]
+    error = invalid.error("m", status=401, code="api_key_invalid")
+    assert "the Authorization header" in console_fix(error, "the Authorization header")
+    assert "BIMPE_API_KEY" in console_fix(error)
