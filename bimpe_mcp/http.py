@@ -24,7 +24,7 @@ from bimpe_mcp import __version__
 from bimpe_mcp._frames import FrameGuard
 from bimpe_mcp.server import BimpeServer
 from bimpe_mcp.settings import Settings
-from bimpe_mcp.tools._registry import ApiKey
+from bimpe_mcp.tools import ApiKey
 
 __all__ = ["create_app"]
 

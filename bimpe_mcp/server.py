@@ -17,9 +17,7 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from bimpe_mcp import __version__
 from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
 from bimpe_mcp.settings import Settings
-from bimpe_mcp.tools import ALL_TOOLS
-from bimpe_mcp.tools._registry import Backend, ToolFactory
-from bimpe_mcp.tools._selection import select_tools
+from bimpe_mcp.tools import ALL_TOOLS, Backend, ToolFactory, select_tools
 
 __all__ = ["INSTRUCTIONS", "BimpeServer", "build_server", "instructions"]
 

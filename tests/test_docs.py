@@ -11,6 +11,7 @@ import pytest
 
 from bimpe_mcp import _docs
 from bimpe_mcp.settings import SETTINGS_TABLE
+from bimpe_mcp.tools import ALL_TOOLS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -35,7 +36,7 @@ def test_the_settings_table_is_current() -> None:
 
 def test_the_tables_cover_every_tool_and_setting() -> None:
     rows = _docs.block(README, "tools").splitlines()[2:]
-    assert len(rows) == len(_docs.catalog()) == 48
+    assert len(rows) == len(_docs.catalog()) == len(ALL_TOOLS)
     assert all(setting.env in _docs.settings_markdown() for setting in SETTINGS_TABLE)
 
 

@@ -1,17 +1,47 @@
-"""The tool catalog: every toolset's `ToolSpec`s, in the order `tools/list` shows them."""
+"""The tool catalog and what turns it into MCP tools.
 
-from bimpe_mcp.tools import agents, calls, conversations, integrations, knowledge, phone_numbers, testing, workflows
-from bimpe_mcp.tools._spec import ToolSpec
+Every module here is private; this package's `__all__` is its public face. The catalog is
+`ALL_TOOLS`: every toolset's `ToolSpec`s, in the order `tools/list` shows them.
+"""
+
+from bimpe_mcp.tools import (
+    _agents,
+    _calls,
+    _conversations,
+    _integrations,
+    _knowledge,
+    _phone_numbers,
+    _testing,
+    _workflows,
+)
+from bimpe_mcp.tools._registry import ApiKey, Backend, KeyProvider, ToolFactory
+from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
+from bimpe_mcp.tools._selection import hidden_reason, select_tools
+from bimpe_mcp.tools._spec import Hints, Scope, ToolSpec
 
 ALL_TOOLS: tuple[ToolSpec, ...] = (
-    *agents.TOOLS,
-    *knowledge.TOOLS,
-    *integrations.TOOLS,
-    *testing.TOOLS,
-    *workflows.TOOLS,
-    *conversations.TOOLS,
-    *calls.TOOLS,
-    *phone_numbers.TOOLS,
+    *_agents.TOOLS,
+    *_knowledge.TOOLS,
+    *_integrations.TOOLS,
+    *_testing.TOOLS,
+    *_workflows.TOOLS,
+    *_conversations.TOOLS,
+    *_calls.TOOLS,
+    *_phone_numbers.TOOLS,
 )
 
-__all__ = ["ALL_TOOLS", "ToolSpec"]
+__all__ = [
+    "ALL_TOOLS",
+    "ApiKey",
+    "Backend",
+    "Hints",
+    "KeyProvider",
+    "Limits",
+    "Refused",
+    "Scope",
+    "ToolCall",
+    "ToolFactory",
+    "ToolSpec",
+    "hidden_reason",
+    "select_tools",
+]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bimpe_mcp.sandbox import RunningSandbox, SandboxStore
-from bimpe_mcp.tools import ALL_TOOLS
-from bimpe_mcp.tools._spec import Scope
+from bimpe_mcp.tools import ALL_TOOLS, Scope
 from tests.harness import Connection, connect, text_of
 
 READ_ONLY_NAMES = {spec.name for spec in ALL_TOOLS if spec.hints.read_only}

@@ -15,8 +15,7 @@ from bimpe_mcp.console import ConsoleTransport
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
-from bimpe_mcp.tools import ALL_TOOLS
-from bimpe_mcp.tools._registry import Backend, ToolFactory
+from bimpe_mcp.tools import ALL_TOOLS, Backend, ToolFactory
 
 
 def test_the_sdk_still_offers_what_the_seam_uses() -> None:
