@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from bimpe_mcp.console import MessageStream, wait_for_messages
+from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN, MessageStream, wait_for_messages
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import ToolCall, paged
-from bimpe_mcp.tools._spec import READ, UPDATE, WRITE, AgentRef, ConversationId, Page, Paging, ToolSpec, Traced
+from bimpe_mcp.tools._spec import (
+    READ,
+    UPDATE,
+    WRITE,
+    AgentRef,
+    ConversationId,
+    ListedBy,
+    Page,
+    Paging,
+    ToolSpec,
+    Traced,
+)
 
 ConversationChannel = Literal["whatsapp", "webchat", "telephony", "test_whatsapp", "test_webchat", "test_telephony"]
 
@@ -27,6 +38,14 @@ class ConversationRef(AgentRef):
 
 class ListMessages(ConversationRef, Paging):
     pass
+
+
+class MessageRef(ConversationRef):
+    message_id: Annotated[
+        str,
+        ListedBy("list_messages"),
+        Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Message id (list_messages)."),
+    ]
 
 
 class SendMessage(AgentRef, m.MessageSend):
@@ -124,6 +143,18 @@ TOOLS = (
             lambda call, query: call.client.conversations.list_messages(
                 call.params.agent_id, call.params.conversation_id, query
             )
+        ),
+        hints=READ,
+    ),
+    ToolSpec(
+        name="get_message",
+        toolset="conversations",
+        title="Get message",
+        description="One message of a conversation, with its attachments.",
+        params=MessageRef,
+        output=m.Message,
+        run=lambda call: call.client.conversations.get_message(
+            call.params.agent_id, call.params.conversation_id, call.params.message_id
         ),
         hints=READ,
     ),

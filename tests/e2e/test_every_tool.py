@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bimpe_mcp.sandbox import RunningSandbox
+from bimpe_mcp.tools import ALL_TOOLS
 from tests.harness import TRANSPORTS, Connection, connect
 
 
@@ -131,6 +132,11 @@ async def exercise_every_tool(conn: Connection, sandbox: RunningSandbox) -> None
     assert (await conn.ok("get_conversation", {"agent_id": agent_id, "conversation_id": conversation_id}))["id"]
     messages = await conn.ok("list_messages", {"agent_id": agent_id, "conversation_id": conversation_id})
     assert [m["role"] for m in messages["items"]] == ["user", "assistant"]
+    first = messages["items"][0]
+    one = await conn.ok(
+        "get_message", {"agent_id": agent_id, "conversation_id": conversation_id, "message_id": first["id"]}
+    )
+    assert (one["id"], one["message"]) == (first["id"], first["message"])
     paused = await conn.ok(
         "set_conversation_ai", {"agent_id": agent_id, "conversation_id": conversation_id, "is_ai_chat_paused": True}
     )
@@ -181,5 +187,5 @@ async def test_every_tool_end_to_end(kind: str, sandbox: RunningSandbox) -> None
     async with connect(kind, sandbox) as conn:
         listed = {tool.name for tool in (await conn.client.list_tools()).tools}
         await exercise_every_tool(conn, sandbox)
-    assert len(listed) == 48
+    assert len(listed) == len(ALL_TOOLS)
     assert listed == set(conn.calls), f"not exercised: {sorted(listed - set(conn.calls))}"

@@ -17,6 +17,7 @@ from mcp.shared.exceptions import MCPError
 from bimpe_mcp import __version__
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.settings import Settings
+from bimpe_mcp.tools import ALL_TOOLS
 from tests.e2e.test_confirmation import Asker
 from tests.harness import http_server, text_of
 
@@ -27,7 +28,11 @@ async def test_health_metrics_and_tenants(sandbox: RunningSandbox) -> None:
     settings = Settings.load({}, transport="http").with_backend(base_url=sandbox.base_url, api_key="")
     with http_server(settings) as base:
         health = httpx.get(f"{base}/healthz")
-        assert health.status_code == 200 and health.json() == {"status": "ok", "version": __version__, "tools": 48}
+        assert health.status_code == 200 and health.json() == {
+            "status": "ok",
+            "version": __version__,
+            "tools": len(ALL_TOOLS),
+        }
 
         anonymous = httpx.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
         assert anonymous.status_code == 401 and anonymous.json()["error"] == "api_key_missing"
