@@ -13,7 +13,8 @@ __all__ = ["compact_schema"]
 
 
 def compact_schema(schema: dict[str, Any], *, keep_null: bool) -> dict[str, Any]:
-    return _compact(schema, keep_null=keep_null, in_properties=False)
+    compacted: dict[str, Any] = _compact(schema, keep_null=keep_null, in_properties=False)
+    return compacted
 
 
 def _compact(node: Any, *, keep_null: bool, in_properties: bool) -> Any:
