@@ -9,20 +9,34 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bimpe_mcp import __version__
-from bimpe_mcp.settings import SETTINGS_TABLE, Settings, SettingsError
+from bimpe_mcp.settings import SETTINGS_TABLE, TOOLSET_IDS, Settings, SettingsError
 
-__all__ = ["main"]
+__all__ = ["EXIT_OK", "EXIT_TOOL_FAILED", "EXIT_USAGE", "main"]
 
-_HELP = {setting.name: setting.help for setting in SETTINGS_TABLE}
+# The exit codes of every command; README's Scripting section lists them.
+EXIT_OK = 0
+"""Done. Also when the reader of stdout left early (`… | head`), and after Ctrl-C."""
+EXIT_TOOL_FAILED = 1
+"""`call`: the tool returned an error, or there is no such tool. `demo`: a step failed."""
+EXIT_USAGE = 2
+"""Bad usage or configuration: a flag, a setting, a missing key, or a host and port that cannot be bound."""
+
+_ADMIN_KEY_ENV = "BIMPE_SANDBOX_ADMIN_KEY"
+_STDIO_IN_A_TERMINAL = (
+    "bimpe-mcp: this speaks MCP over stdio and is meant to be launched by an MCP client (README: Connect an "
+    "assistant). To try it by hand: `bimpe-mcp demo`; every command: `bimpe-mcp --help`. Waiting; Ctrl-C quits."
+)
+_SETTINGS = {setting.name: setting for setting in SETTINGS_TABLE}
 _SERVER_FLAG_NAMES = (
     "toolsets",
     "read_only",
     "agent_id",
     "sandbox",
+    "sandbox_seed",
     "base_url",
     "timeout",
     "max_retries",
@@ -32,24 +46,40 @@ _SERVER_FLAG_NAMES = (
 _SERVE_FLAG_NAMES = ("transport", "host", "port", "stateless")
 
 
+def _help(name: str, detail: str = "") -> str:
+    """A setting's help with its environment variable and default, as `SETTINGS_TABLE` has them."""
+    setting = _SETTINGS[name]
+    return f"{setting.help}{detail} Env {setting.env}; default: {setting.default or 'unset'}."
+
+
 def _server_flags(parser: argparse.ArgumentParser, default: Any = None) -> None:
-    """Flags shared by serve, call and tools. Unset flags let the environment show through."""
-    parser.add_argument("--toolsets", help=_HELP["toolsets"] + " Default: all.", default=default)
-    parser.add_argument("--read-only", action="store_const", const=True, help=_HELP["read_only"], default=default)
-    parser.add_argument("--agent-id", help=_HELP["agent_id"], default=default)
-    parser.add_argument("--sandbox", action="store_const", const=True, help=_HELP["sandbox"], default=default)
-    parser.add_argument("--base-url", help=_HELP["base_url"], default=default)
-    parser.add_argument("--timeout", type=float, help=_HELP["timeout"], default=default)
-    parser.add_argument("--max-retries", type=int, help=_HELP["max_retries"], default=default)
-    parser.add_argument("--log-level", help=_HELP["log_level"], default=default)
-    parser.add_argument("--log-json", action="store_const", const=True, help=_HELP["log_json"], default=default)
+    """Flags shared by serve, call and tools. Unset flags (None) let the environment show through,
+    and each switch has a --no- form to turn off what the environment turned on."""
+    switch = argparse.BooleanOptionalAction
+    toolsets = f" Choose from {', '.join(TOOLSET_IDS)}, or all."
+    parser.add_argument("--toolsets", help=_help("toolsets", toolsets), default=default)
+    parser.add_argument("--read-only", action=switch, help=_help("read_only"), default=default)
+    parser.add_argument("--agent-id", help=_help("agent_id"), default=default)
+    parser.add_argument("--sandbox", action=switch, help=_help("sandbox"), default=default)
+    parser.add_argument("--sandbox-seed", metavar="N", help=_help("sandbox_seed"), default=default)
+    parser.add_argument("--base-url", help=_help("base_url"), default=default)
+    parser.add_argument("--timeout", type=float, help=_help("timeout"), default=default)
+    parser.add_argument("--max-retries", type=int, help=_help("max_retries"), default=default)
+    parser.add_argument("--log-level", help=_help("log_level"), default=default)
+    parser.add_argument("--log-json", action=switch, help=_help("log_json"), default=default)
 
 
 def _serve_flags(parser: argparse.ArgumentParser, default: Any = None) -> None:
-    parser.add_argument("--transport", choices=["stdio", "http"], help=_HELP["transport"], default=default)
-    parser.add_argument("--host", help=_HELP["host"], default=default)
-    parser.add_argument("--port", type=int, help=_HELP["port"], default=default)
-    parser.add_argument("--stateless", action="store_const", const=True, help=_HELP["stateless"], default=default)
+    parser.add_argument("--transport", choices=["stdio", "http"], help=_help("transport"), default=default)
+    parser.add_argument("--host", help=_help("host"), default=default)
+    parser.add_argument("--port", type=int, help=_help("port"), default=default)
+    parser.add_argument("--stateless", action=argparse.BooleanOptionalAction, help=_help("stateless"), default=default)
+
+
+def _command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand whose `--help` opens with the same summary the command list shows."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=summary)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,29 +88,52 @@ def build_parser() -> argparse.ArgumentParser:
         description="MCP server for the BimpeAI Console API. With no command it serves MCP over stdio.",
         epilog="Environment: " + ", ".join(s.env for s in SETTINGS_TABLE) + ".",
     )
-    parser.add_argument("--version", action="version", version=f"bimpe-mcp {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"bimpe-mcp {__version__}")
     _server_flags(parser)
     _serve_flags(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="Serve MCP over stdio (default) or streamable HTTP.")
+    serve = _command(commands, "serve", "Serve MCP over stdio (the default) or streamable HTTP.")
     _server_flags(serve, argparse.SUPPRESS)
     _serve_flags(serve, argparse.SUPPRESS)
 
-    sandbox = commands.add_parser("sandbox", help="Run the Console API sandbox on HTTP.")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox = _command(
+        commands,
+        "sandbox",
+        "Run the Console API sandbox on HTTP. Prints BIMPE_BASE_URL, BIMPE_API_KEY and "
+        f"{_ADMIN_KEY_ENV}, then serves until Ctrl-C.",
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="Bind address (default: %(default)s).")
+    sandbox.add_argument("--port", type=int, default=8765, help="Port; 0 picks a free one (default: %(default)s).")
     sandbox.add_argument("--api-key", help="The demo team's key (default: a random sk_test_ key).")
-    sandbox.add_argument("--empty", action="store_true", help="Seed no demo data.")
+    sandbox.add_argument(
+        "--admin-key",
+        help=f"The key the /_sandbox/* routes require in X-Sandbox-Admin-Key (default: {_ADMIN_KEY_ENV}, else random).",
+    )
+    sandbox.add_argument(
+        "--seed", type=int, metavar="N", help="Make the same ids, keys and demo data on every run (default: random)."
+    )
+    sandbox.add_argument("--empty", action="store_true", help="Seed no demo data (default: a demo team and agent).")
 
-    commands.add_parser("demo", help="Walk the integrations scenario against a sandbox and print it.")
+    _command(
+        commands,
+        "demo",
+        "Walk the integrations scenario (Stripe, Google Calendar, a custom API, an MCP server, a test chat) "
+        "against a private sandbox and print the transcript.",
+    )
 
-    call = commands.add_parser("call", help="Run one tool and print its structuredContent as JSON.")
-    call.add_argument("tool")
-    call.add_argument("--args", default="{}", help="Tool arguments as a JSON object.")
+    call = _command(
+        commands,
+        "call",
+        "Run one tool with the server's settings and print its structuredContent as JSON (exit 1 if it fails).",
+    )
+    call.add_argument("tool", help="The tool's name, as `bimpe-mcp tools` lists it.")
+    call.add_argument("--args", default="{}", help="Tool arguments as a JSON object (default: %(default)s).")
     _server_flags(call, argparse.SUPPRESS)
 
-    tools = commands.add_parser("tools", help="List the tools this configuration exposes.")
+    tools = _command(
+        commands, "tools", "List the tools this configuration exposes (default: name, toolset, kind and title)."
+    )
     output = tools.add_mutually_exclusive_group()
     output.add_argument(
         "--json", dest="output", action="store_const", const="json", help="Print the tools/list payload."
@@ -101,29 +154,38 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.load(**{name: getattr(args, name, None) for name in names})
 
 
-def _fail(message: str, code: int = 2) -> int:
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
     print(f"bimpe-mcp: {message}", file=sys.stderr)
     return code
+
+
+def _writing_stdout(command: Callable[[], int]) -> int:
+    """Run a command that prints to stdout; when the reader leaves early (`… | head`), end quietly."""
+    try:
+        code = command()
+        sys.stdout.flush()
+        return code
+    except* BrokenPipeError:
+        # Python flushes stdout once more at exit: point it at the null device so that cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
     if command == "sandbox":
-        from bimpe_mcp.sandbox import serve
-
-        serve(host=args.host, port=args.port, api_key=args.api_key, empty=args.empty)
-        return 0
+        return _writing_stdout(lambda: _sandbox(args))
     if command == "demo":
         from bimpe_mcp.demo import run_demo
 
-        return run_demo()
+        return _writing_stdout(run_demo)
     try:
         settings = _settings(args)
     except SettingsError as error:
         return _fail(str(error))
     if command == "tools":
-        return _list_tools(settings, output=args.output)
+        return _writing_stdout(lambda: _list_tools(settings, output=args.output))
     # A shared HTTP service may run keyless: each request then brings its team's key (see http.py).
     shared_http = command == "serve" and settings.transport == "http"
     if not settings.sandbox and not settings.api_key and not shared_http:
@@ -134,17 +196,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = "WARNING" if quiet else settings.log_level
     configure_logging(level, json_lines=settings.log_json, secrets=[settings.api_key or ""])
     if command == "call":
-        return _call(settings, args.tool, args.args)
+        return _writing_stdout(lambda: _call(settings, args.tool, args.args))
+    if settings.transport == "stdio" and sys.stdin.isatty():
+        print(_STDIO_IN_A_TERMINAL, file=sys.stderr, flush=True)
     return _serve(settings)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from bimpe_mcp._sockets import ListenError
+    from bimpe_mcp.sandbox import serve
+
+    admin_key = args.admin_key or os.environ.get(_ADMIN_KEY_ENV) or None
+    try:
+        serve(
+            host=args.host, port=args.port, api_key=args.api_key, empty=args.empty, seed=args.seed, admin_key=admin_key
+        )
+    except ListenError as error:
+        return _fail(f"{error}; pass another --port (0 picks a free one) or --host")
+    return EXIT_OK
 
 
 def _with_backend(settings: Settings) -> tuple[Settings, Any]:
     """Start the in-process sandbox when asked for, and point the settings at it."""
     if not settings.sandbox:
         return settings, None
-    from bimpe_mcp.sandbox import start_in_thread
+    from bimpe_mcp.sandbox import SandboxStore, start_in_thread
 
-    sandbox = start_in_thread()
+    sandbox = start_in_thread(SandboxStore(seed=settings.sandbox_seed))
     return settings.with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key), sandbox
 
 
@@ -153,10 +231,18 @@ def _serve(settings: Settings) -> int:
 
     from bimpe_mcp.server import build_server
 
+    listening = None
+    if settings.transport == "http":
+        from bimpe_mcp._sockets import ListenError, listen
+
+        try:
+            listening = listen(settings.host, settings.port)
+        except ListenError as error:
+            return _fail(f"{error}; set another --port / BIMPE_PORT (0 picks a free one) or --host / BIMPE_HOST")
     settings, sandbox = _with_backend(settings)
     server = build_server(settings)
     try:
-        if settings.transport == "stdio":
+        if listening is None:
 
             async def stdio() -> None:
                 try:
@@ -172,19 +258,22 @@ def _serve(settings: Settings) -> int:
 
             import uvicorn
 
+            from bimpe_mcp._sockets import base_url
             from bimpe_mcp.http import create_app
 
             app = create_app(server, settings)
             logging.getLogger("bimpe_mcp").info(
-                "serving MCP on http://%s:%s/mcp%s", settings.host, settings.port, " (stateless)" * settings.stateless
+                "serving MCP on %s/mcp%s", base_url(listening, settings.host), " (stateless)" * settings.stateless
             )
-            uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+            uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[listening])
     except KeyboardInterrupt:
         pass
     finally:
+        if listening is not None:
+            listening.close()
         if sandbox is not None:
             sandbox.stop()
-    return 0
+    return EXIT_OK
 
 
 def _call(settings: Settings, tool: str, raw_arguments: str) -> int:
@@ -207,16 +296,16 @@ def _call(settings: Settings, tool: str, raw_arguments: str) -> int:
             async with Client(server.mcp) as client:
                 known = {t.name for t in (await client.list_tools()).tools}
                 if tool not in known:
-                    return _fail(f"unknown tool {tool!r}; `bimpe-mcp tools` lists them", code=1)
+                    return _fail(f"unknown tool {tool!r}; `bimpe-mcp tools` lists them", code=EXIT_TOOL_FAILED)
                 result = await client.call_tool(tool, arguments)
         finally:
             await server.aclose()
         if result.is_error:
             text = "\n".join(getattr(block, "text", "") for block in result.content)
             print(text, file=sys.stderr)
-            return 1
+            return EXIT_TOOL_FAILED
         print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
-        return 0
+        return EXIT_OK
 
     settings, sandbox = _with_backend(settings)
     try:
@@ -254,14 +343,8 @@ def _list_tools(settings: Settings, *, output: str | None) -> int:
             f"{t.get('title', '')}\n"
             for t in tools
         )
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:  # `bimpe-mcp tools --json | head`: the reader left, which is fine
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+    sys.stdout.write(text)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -187,15 +187,27 @@ async def _run(out: Transcript) -> None:
         app = create_app(build_server(settings), settings)
         http = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
         out.say(f"bimpe-mcp demo: sandbox at {sandbox.base_url}, MCP server at http://127.0.0.1:{port}/mcp")
+        stopped = anyio.Event()
+
+        async def serve() -> None:
+            try:
+                await http.serve()
+            finally:
+                stopped.set()
+
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(http.serve)
+            tasks.start_soon(serve)
             with anyio.fail_after(10):
                 while not http.started:
                     await anyio.sleep(0.02)
             try:
                 await _walk(f"http://127.0.0.1:{port}/mcp", out)
             finally:
+                # Stop the server before an error (say, a closed stdout) leaves this block and cancels it:
+                # cancelled during its lifespan, uvicorn logs a traceback.
                 http.should_exit = True
+                with anyio.move_on_after(5, shield=True):
+                    await stopped.wait()
 
 
 def run_demo(out: TextIO | None = None) -> int:

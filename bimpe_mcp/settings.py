@@ -40,6 +40,13 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
     Setting("timeout", "--timeout", "BIMPE_TIMEOUT", "30", "Seconds per Console request."),
     Setting("max_retries", "--max-retries", "BIMPE_MAX_RETRIES", "3", "Retries of a failed Console request."),
     Setting("sandbox", "--sandbox", "BIMPE_SANDBOX", "false", "Use an in-process sandbox with demo data."),
+    Setting(
+        "sandbox_seed",
+        "--sandbox-seed",
+        "BIMPE_SANDBOX_SEED",
+        "",
+        "Seed for --sandbox (a whole number): the same ids and demo data on every run.",
+    ),
     Setting("transport", "--transport", "BIMPE_TRANSPORT", "stdio", "stdio or http."),
     Setting("host", "--host", "BIMPE_HOST", "127.0.0.1", "HTTP bind address."),
     Setting("port", "--port", "BIMPE_PORT", "8000", "HTTP port."),
@@ -74,6 +81,19 @@ def _number(name: str, value: str, kind: type[int] | type[float], low: float, hi
     return number
 
 
+def _whole_number_or_none(name: str, value: str) -> int | None:
+    if not value.strip():
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _toolset_names(value: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     api_key: str | None = None
@@ -84,6 +104,7 @@ class Settings:
     timeout: float = 30.0
     max_retries: int = 3
     sandbox: bool = False
+    sandbox_seed: int | None = None
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -106,12 +127,15 @@ class Settings:
         for name, value in flags.items():
             if value is not None:
                 raw[name] = str(value) if not isinstance(value, list | tuple) else ",".join(value)
+        if flags.get("toolsets") is not None and not _toolset_names(raw["toolsets"]):
+            # An empty BIMPE_TOOLSETS means the default, as an unset one does; an empty flag is a mistake.
+            raise SettingsError(f"--toolsets is empty: name one or more of {', '.join(TOOLSET_IDS)}, or all")
         return cls._parse(raw)
 
     @classmethod
     def _parse(cls, raw: dict[str, str]) -> Settings:
         label = {s.name: (f"{s.flag} / {s.env}" if s.flag else s.env) for s in SETTINGS_TABLE}
-        toolsets = tuple(t.strip() for t in raw["toolsets"].split(",") if t.strip())
+        toolsets = _toolset_names(raw["toolsets"])
         if not toolsets or toolsets == ("all",):
             toolsets = TOOLSET_IDS
         unknown = [t for t in toolsets if t not in TOOLSET_IDS]
@@ -143,6 +167,7 @@ class Settings:
             timeout=_number(label["timeout"], raw["timeout"], float, 0.1, 600),
             max_retries=_number(label["max_retries"], raw["max_retries"], int, 0, 10),
             sandbox=_bool(label["sandbox"], raw["sandbox"]),
+            sandbox_seed=_whole_number_or_none(label["sandbox_seed"], raw["sandbox_seed"]),
             transport=transport,  # type: ignore[arg-type]
             host=raw["host"].strip(),
             port=_number(label["port"], raw["port"], int, 0, 65535),

@@ -347,9 +347,9 @@ class BimpeaiIntegration(ResponseModel):
 
 class BimpeaiConfigure(RequestModel):
     type: BimpeaiType = Field(description="Connector to configure.")
-    public_key: Secret | None = Field(None, description="stripe/paystack public key (pk_…). Write-only.")
-    secret_key: Secret | None = Field(None, description="stripe/paystack secret key (sk_…). Write-only.")
-    token: Secret | None = Field(None, description="bumpa API token. Write-only.")
+    public_key: Secret | None = Field(None, min_length=1, description="stripe/paystack public key (pk_…). Write-only.")
+    secret_key: Secret | None = Field(None, min_length=1, description="stripe/paystack secret key (sk_…). Write-only.")
+    token: Secret | None = Field(None, min_length=1, description="bumpa API token. Write-only.")
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO currency, e.g. NGN.")
 
 
@@ -372,7 +372,7 @@ class AuthConfig(RequestModel):
 class CustomApiConfigure(RequestModel):
     name: str = Field(min_length=1, max_length=255, description="Integration name; reusing one updates it.")
     description: str | None = Field(None, max_length=1000, description="What the API is for.")
-    base_url: str | None = Field(None, pattern=r"^https?://", description="Base URL of the API.")
+    base_url: str | None = Field(None, pattern=r"^https?://\S+$", description="Base URL of the API.")
     auth_type: AuthType | None = Field(None, description="How to authenticate.")
     auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
     test_endpoint: str | None = Field(None, description="Path used to test the connection.")
@@ -390,7 +390,7 @@ class CustomApiIntegration(ResponseModel):
 
 
 class BodyParam(RequestModel):
-    name: str = Field(description="Parameter name.")
+    name: str = Field(min_length=1, max_length=255, description="Parameter name.")
     type: ParamType = Field(description="JSON type.")
     description: str | None = Field(None, description="What it means.")
     required: bool | None = Field(None, description="Whether the agent must supply it.")
@@ -432,7 +432,7 @@ class IntegrationTool(ResponseModel):
 
 class McpServerConfigure(RequestModel):
     name: str = Field(min_length=1, max_length=255, description="Integration name; reusing one updates it.")
-    server_url: str = Field(pattern=r"^https?://", description="MCP endpoint URL.")
+    server_url: str = Field(pattern=r"^https?://\S+$", description="MCP endpoint URL.")
     transport: McpTransport | None = Field(None, description="Default streamable_http.")
     auth_type: AuthType | None = Field(None, description="How to authenticate.")
     auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
@@ -465,8 +465,10 @@ class McpTestResult(ResponseModel):
 
 
 class PipedreamConfigure(RequestModel):
-    app_slug: str = Field(min_length=1, description="Pipedream app slug, e.g. google-sheets.")
-    app_name: str | None = Field(None, description="Display name.")
+    app_slug: str = Field(
+        max_length=100, pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$", description="Pipedream app slug, e.g. google-sheets."
+    )
+    app_name: str | None = Field(None, max_length=255, description="Display name.")
     app_icon: str | None = Field(None, description="Icon URL.")
 
 
@@ -531,7 +533,7 @@ class Message(ResponseModel):
 
 
 class MessageSend(RequestModel):
-    message: str = Field(min_length=1, description="Message text.")
+    message: str = Field(min_length=1, max_length=4000, description="Message text.")
     role: Role | None = Field(None, description="user (default) or assistant.")
 
 
@@ -594,19 +596,34 @@ class CallDetail(Call):
 # --- workflows ------------------------------------------------------------------------------
 
 
+class WorkflowRule(RequestModel):
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(min_length=1)
+
+
+class WorkflowFlow(RequestModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+
+
+class WorkflowFaq(RequestModel):
+    question: str = Field(min_length=1)
+    answer: str = Field(min_length=1)
+
+
 class WorkflowUpdate(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=255, description="Workflow name.")
-    system_prompt: str | None = Field(None, description="Instructions the agent follows.")
+    system_prompt: str | None = Field(None, min_length=1, description="Instructions the agent follows.")
     description: str | None = Field(None, description="What it is for.")
     category: str | None = Field(None, description="Category label.")
-    rules: list[dict[str, Any]] | None = Field(None, description="Rules: {id, name, trigger, response, enabled}.")
-    flows: list[dict[str, Any]] | None = Field(None, description="Conversation flows.")
+    rules: list[WorkflowRule] | None = Field(None, description="Rules: {id, name, trigger, response, enabled}.")
+    flows: list[WorkflowFlow] | None = Field(None, description="Conversation flows: {name, …}.")
     tags: list[str] | None = Field(None, description="Tags.")
     integrations: list[str] | None = Field(None, description="Integration types it uses.")
     channels: list[str] | None = Field(None, description="Channel types it targets.")
     actions: list[str] | None = Field(None, description="Action names it uses.")
     guide: dict[str, Any] | None = Field(None, description="{steps: [..], youtube_url}.")
-    faq: list[dict[str, str]] | None = Field(None, description="[{question, answer}].")
+    faq: list[WorkflowFaq] | None = Field(None, description="[{question, answer}].")
     setup_steps: list[Any] | None = Field(None, description="Setup steps.")
     setup_time: int | None = Field(None, ge=0, description="Minutes to set up.")
     video_url: str | None = Field(None, description="Walkthrough video.")

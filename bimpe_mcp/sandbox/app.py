@@ -1,9 +1,10 @@
-"""The sandbox ASGI app: every Console route under /api/v1/console, plus unauthenticated /_sandbox admin."""
+"""The sandbox ASGI app: every Console route under /api/v1/console, plus /_sandbox admin behind its own key."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -390,7 +391,27 @@ def _console_routes() -> list[Route]:
     return routes
 
 
-# ---- admin (sandbox only, unauthenticated) --------------------------------------------------------------
+# ---- admin (sandbox only, behind X-Sandbox-Admin-Key) ---------------------------------------------------
+
+ADMIN_KEY_HEADER = "X-Sandbox-Admin-Key"
+
+
+def _admin_only(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Answer only requests that carry the store's admin key: these routes mint keys and inject faults,
+    and any local process (or a web page, through the CORS headers) can reach a loopback port."""
+
+    async def guarded(request: Request) -> Response:
+        given = request.headers.get(ADMIN_KEY_HEADER, "").encode("latin-1")
+        expected = request.app.state.store.admin_key.encode()
+        if not hmac.compare_digest(given, expected):
+            raise SandboxError(
+                "unauthorized",
+                f"Sandbox admin routes need the {ADMIN_KEY_HEADER} header: the key `bimpe-mcp sandbox` "
+                "prints as BIMPE_SANDBOX_ADMIN_KEY.",
+            )
+        return await handler(request)
+
+    return guarded
 
 
 async def _admin_body(request: Request) -> dict[str, Any]:
@@ -478,10 +499,10 @@ def create_app(store: SandboxStore | None = None, *, faults: Faults | None = Non
         await store.aclose()
 
     admin = [
-        Route("/_sandbox/state", _state, methods=["GET"]),
-        Route("/_sandbox/faults", _put_faults, methods=["PUT"]),
-        Route("/_sandbox/teams", _post_team, methods=["POST"]),
-        Route("/_sandbox/keys", _post_key, methods=["POST"]),
+        Route("/_sandbox/state", _admin_only(_state), methods=["GET"]),
+        Route("/_sandbox/faults", _admin_only(_put_faults), methods=["PUT"]),
+        Route("/_sandbox/teams", _admin_only(_post_team), methods=["POST"]),
+        Route("/_sandbox/keys", _admin_only(_post_key), methods=["POST"]),
         Route("/healthz", _healthz, methods=["GET"]),
     ]
     app = Starlette(

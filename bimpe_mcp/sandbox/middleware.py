@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +19,39 @@ EXPOSE_HEADERS = (
     "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Request-Id, Idempotent-Replayed"
 )
 ALLOW_METHODS = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
+REQUEST_LOG_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as it arrived, before routing: what tests check to prove what was (not) sent."""
+
+    method: str
+    raw_path: str
+    """The path exactly as sent (percent-encoding kept), decoded latin-1."""
+    query: str
+    api_key: str | None
+    """The bearer token or `X-Api-Key` exactly as sent (not stripped), or None."""
+
+
+def request_log(app: Any) -> deque[RecordedRequest]:
+    """The bounded log of requests `app` received (`app.state.request_log`), created on first use."""
+    log = getattr(app.state, "request_log", None)
+    if log is None:
+        log = app.state.request_log = deque(maxlen=REQUEST_LOG_SIZE)
+    return log
+
+
+def _record(scope: Scope, headers: Headers) -> None:
+    app = scope.get("app")
+    if app is None or not hasattr(app, "state"):
+        return
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else scope.get("path", "")
+    authorization = headers.get("authorization", "")
+    api_key = authorization[7:] if authorization[:7].lower() == "bearer " else headers.get("x-api-key")
+    query = scope.get("query_string", b"").decode("latin-1")
+    request_log(app).append(RecordedRequest(scope["method"], path, query, api_key))
 
 
 class ConsoleHeadersMiddleware:
@@ -29,6 +65,7 @@ class ConsoleHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        _record(scope, headers)
         request_id = headers.get("x-request-id") or str(uuid.uuid4())
         state = scope.setdefault("state", {})
         state["request_id"] = request_id

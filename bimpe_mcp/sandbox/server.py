@@ -1,7 +1,7 @@
 """Run the sandbox: `serve()` for the CLI (blocking), `start_in_thread()` for tests and the MCP server.
 
 uvicorn is imported lazily so importing the package stays cheap; its logging is kept quiet and only
-`serve()` writes to stdout (the two `BIMPE_*` lines).
+`serve()` writes to stdout (the three `BIMPE_*` lines).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from bimpe_mcp._sockets import base_url, listen
+
 from .app import create_app
 from .faults import ConnectionDropped, Faults
 from .store import SandboxStore
@@ -29,19 +31,6 @@ class _HideDroppedConnections(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    # proto must say TCP: asyncio sets TCP_NODELAY only on accepted sockets whose proto is IPPROTO_TCP,
-    # and they inherit it from this one. With proto 0, Nagle held each response's body behind its
-    # headers until the client's delayed ACK, about 40 ms per request on a kept-alive connection.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
 def _uvicorn_server(app: Starlette) -> Any:
     import uvicorn
 
@@ -50,17 +39,23 @@ def _uvicorn_server(app: Starlette) -> Any:
     return uvicorn.Server(config)
 
 
-def _base_url(sock: socket.socket, host: str) -> str:
-    port = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
-
-
-def serve(host: str = "127.0.0.1", port: int = 8765, api_key: str | None = None, empty: bool = False) -> None:
-    """Serve a fresh sandbox until interrupted; prints `BIMPE_BASE_URL=…` and `BIMPE_API_KEY=…` first."""
-    store = SandboxStore(seed_demo=not empty, demo_api_key=api_key)
-    sock = _bind(host, port)
-    sys.stdout.write(f"BIMPE_BASE_URL={_base_url(sock, host)}\nBIMPE_API_KEY={store.demo_api_key}\n")
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    api_key: str | None = None,
+    empty: bool = False,
+    *,
+    seed: int | None = None,
+    admin_key: str | None = None,
+) -> None:
+    """Serve a fresh sandbox until interrupted; prints `BIMPE_BASE_URL=…`, `BIMPE_API_KEY=…` and
+    `BIMPE_SANDBOX_ADMIN_KEY=…` first. Raises `ListenError` before printing if it cannot bind."""
+    store = SandboxStore(seed_demo=not empty, demo_api_key=api_key, seed=seed, admin_key=admin_key)
+    sock = listen(host, port)
+    sys.stdout.write(
+        f"BIMPE_BASE_URL={base_url(sock, host)}\nBIMPE_API_KEY={store.demo_api_key}\n"
+        f"BIMPE_SANDBOX_ADMIN_KEY={store.admin_key}\n"
+    )
     sys.stdout.flush()
     server = _uvicorn_server(create_app(store))
     with contextlib.suppress(KeyboardInterrupt):
@@ -75,7 +70,9 @@ class RunningSandbox:
         self.app = app
         self.store: SandboxStore = app.state.store
         self.faults: Faults = app.state.faults
-        self.base_url = _base_url(sock, host)
+        self.admin_key = self.store.admin_key
+        """The `X-Sandbox-Admin-Key` the `/_sandbox/*` routes require."""
+        self.base_url = base_url(sock, host)
         self._server = server
         self._sock = sock
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -123,7 +120,7 @@ def start_in_thread(
 ) -> RunningSandbox:
     """Start a sandbox on its own thread and event loop; returns once the port accepts connections."""
     app = create_app(store, faults=faults)
-    sock = _bind(host, port)
+    sock = listen(host, port)
     running = RunningSandbox(app, _uvicorn_server(app), sock, host)
     running._start()
     return running

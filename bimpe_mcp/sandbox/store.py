@@ -6,9 +6,10 @@ Records are plain dicts; keys starting with "_" are internal (owner, secrets, ti
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
-import secrets
+import random
 import time
 from typing import Any
 
@@ -50,21 +51,33 @@ DEFAULT_RATE_LIMIT = 1000
 RATE_WINDOW_S = 60
 TICKET_TTL_S = 60
 MAX_STREAMS_PER_KEY = 5
+SEEDED_AT = "2025-01-01T00:00:00.000Z"
+"""When a seeded store made its demo data, so a seeded run's records match byte for byte."""
 
 
 class SandboxStore(IntegrationRules, ConversationRules, CallRules):
     """One in-memory Console: teams, keys, agents and everything under them, plus the HTTP bookkeeping
-    (rate windows, idempotency records, write counts) that must survive across requests."""
+    (rate windows, idempotency records, write counts) that must survive across requests.
+
+    With `seed`, every id and key is drawn from `random.Random(seed)` and the demo data carries fixed
+    timestamps, so two stores with the same seed that receive the same requests hold the same data:
+    a script can reuse an id from one `--sandbox` run in the next. Without it, ids and keys come from
+    the operating system's randomness, as `secrets` does.
+    """
 
     def __init__(
         self,
         *,
         seed_demo: bool = True,
         demo_api_key: str | None = None,
+        seed: int | None = None,
+        admin_key: str | None = None,
         reply_delay: float = 0.2,
         heartbeat_interval: float = 20.0,
         call_step: float = 0.5,
     ) -> None:
+        self.seed = seed
+        self._random = random.Random(seed) if seed is not None else random.SystemRandom()
         self.reply_delay = reply_delay
         self.heartbeat_interval = heartbeat_interval
         self.call_step = call_step
@@ -95,12 +108,20 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
         self.demo_workflow_id: str | None = None
         self.demo_phone_number_id: str | None = None
         self._seed(seed_demo, demo_api_key)
+        # Drawn even when given, and after the demo data, so a given key shifts no id.
+        drawn_admin_key = f"sbx_admin_{self._token()}"
+        self.admin_key = admin_key or drawn_admin_key
+        """What the `/_sandbox/*` routes require in `X-Sandbox-Admin-Key`."""
 
     # ---- ids, teams, keys -------------------------------------------------------------------------
 
-    @staticmethod
-    def new_id(prefix: str) -> str:
-        return f"{prefix}_{secrets.token_hex(8)}"
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}_{self._random.getrandbits(64):016x}"
+
+    def _token(self) -> str:
+        """32 url-safe characters (192 bits) without `-` or `_`, for keys."""
+        raw = base64.urlsafe_b64encode(self._random.randbytes(24)).decode()
+        return raw.replace("-", "x").replace("_", "y")
 
     def add_team(self, name: str, plan: str = "starter") -> tuple[str, str]:
         """Create a team and a full-scope key for it."""
@@ -121,7 +142,9 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
     ) -> str:
         if team_id not in self.teams:
             raise not_found("Team")
-        key = api_key or f"sk_test_{secrets.token_urlsafe(24).replace('-', 'x').replace('_', 'y')}"
+        # Drawn even when given, so a given key shifts no id that follows.
+        drawn_key = f"sk_test_{self._token()}"
+        key = api_key or drawn_key
         self.keys[key] = {
             "team_id": team_id,
             "scopes": frozenset(scopes),
@@ -577,11 +600,15 @@ class SandboxStore(IntegrationRules, ConversationRules, CallRules):
                 "_agent": agent["id"],
             }
         self.demo_phone_number_id = self.add_phone_number(team_id, "+2342017001234", "Lagos line")
+        if self.seed is not None:
+            for record in (*self.workflows.values(), *self.agents.values(), *self.phone_numbers.values()):
+                record.update(created_at=SEEDED_AT, updated_at=SEEDED_AT)
 
     # ---- background work and streams (used by conversations) --------------------------------------
 
     def next_message_id(self) -> str:
-        return f"msg_{next(self._message_seq):012d}{secrets.token_hex(3)}"
+        """Sortable by creation: a sequence number, then random hex so ids are not guessable."""
+        return f"msg_{next(self._message_seq):012d}{self._random.getrandbits(24):06x}"
 
     def subscribe(self, conversation_id: str) -> asyncio.Queue[dict[str, Any] | None]:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()

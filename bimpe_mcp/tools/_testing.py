@@ -11,7 +11,7 @@ from bimpe_mcp.tools._spec import READ, WRITE, AgentRef, ConversationId, ToolSpe
 
 
 class SendTestMessage(AgentRef):
-    message: str = Field(min_length=1, description="What the tester says.")
+    message: str = Field(min_length=1, max_length=4000, description="What the tester says.")
     conversation_id: ConversationId | None = Field(None, description="Continue this test conversation.")
     channel_type: m.ChannelType = Field("webchat", description="Test channel to simulate.")
     channel_user_id: str = Field("mcp-tester", min_length=1, max_length=200, description="Simulated tester address.")

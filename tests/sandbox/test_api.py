@@ -432,20 +432,63 @@ async def test_phone_numbers(client: httpx.AsyncClient, store: SandboxStore) -> 
 
 
 async def test_admin_routes(client: httpx.AsyncClient, store: SandboxStore) -> None:
-    r = await client.post("/_sandbox/teams", json={"name": "T", "plan": "free"}, headers={"Authorization": ""})
+    admin = {"X-Sandbox-Admin-Key": store.admin_key}
+    r = await client.post("/_sandbox/teams", json={"name": "T", "plan": "free"}, headers={"Authorization": "", **admin})
     team = r.json()
     assert store.teams[team["team_id"]]["plan"] == "free"
-    r = await client.post("/_sandbox/keys", json={"team_id": team["team_id"], "scopes": ["agents:read"]})
+    r = await client.post("/_sandbox/keys", json={"team_id": team["team_id"], "scopes": ["agents:read"]}, headers=admin)
     key = r.json()["api_key"]
     assert (await client.get(A, headers={"Authorization": f"Bearer {key}"})).json()["data"] == []
     await client.post(A, json={"workflow_id": store.demo_workflow_id, "name": "n", "description": "d"})
-    assert (await client.get("/_sandbox/state")).json()["counts"] == {"agents.create": 1}
-    r = await client.put("/_sandbox/faults", json={"error_rate": 1.0, "only_paths": "/workflows"})
+    assert (await client.get("/_sandbox/state", headers=admin)).json()["counts"] == {"agents.create": 1}
+    r = await client.put("/_sandbox/faults", json={"error_rate": 1.0, "only_paths": "/workflows"}, headers=admin)
     assert r.json()["error_rate"] == 1.0
     assert (await client.get(f"{PREFIX}/workflows")).status_code == 500
     assert (await client.get(A)).status_code == 200
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.put("/_sandbox/faults", json={"bogus": 1})).status_code == 400
+    assert (await client.put("/_sandbox/faults", json={"bogus": 1}, headers=admin)).status_code == 400
+
+
+async def test_admin_routes_need_the_admin_key(client: httpx.AsyncClient, store: SandboxStore) -> None:
+    """A team key is not enough: without the sandbox's admin key nothing is minted, read or injected."""
+    attempts = [
+        ("GET", "/_sandbox/state", None),
+        ("PUT", "/_sandbox/faults", {"error_rate": 1.0}),
+        ("POST", "/_sandbox/teams", {"name": "Intruder"}),
+        ("POST", "/_sandbox/keys", {"team_id": store.demo_team_id}),
+    ]
+    for wrong in ({}, {"X-Sandbox-Admin-Key": ""}, {"X-Sandbox-Admin-Key": store.admin_key + "x"}):
+        for method, path, body in attempts:
+            r = await client.request(method, path, json=body, headers=wrong)
+            assert (r.status_code, r.json()["code"]) == (401, "unauthorized"), (method, path, wrong)
+            assert "X-Sandbox-Admin-Key" in r.json()["message"]
+    assert len(store.teams) == 2 and len(store.keys) == 1
+    assert (await client.get(f"{PREFIX}/workflows")).status_code == 200
+    assert (await client.get("/healthz", headers={"Authorization": ""})).status_code == 200
+
+
+def test_a_seed_makes_the_same_ids_keys_and_demo_data() -> None:
+    first, second = SandboxStore(seed=7), SandboxStore(seed=7, demo_api_key="sk_test_given", admin_key="given")
+    assert (first.demo_agent_id, first.demo_workflow_id, first.demo_phone_number_id) == (
+        second.demo_agent_id,
+        second.demo_workflow_id,
+        second.demo_phone_number_id,
+    )
+    for table in ("teams", "workflows", "agents", "channels", "phone_numbers"):
+        assert getattr(first, table) == getattr(second, table), table
+    assert first.admin_key == SandboxStore(seed=7).admin_key and second.admin_key == "given"
+    made = (first.add_team("T"), first.new_id("conv"), first.next_message_id())
+    assert made == (second.add_team("T"), second.new_id("conv"), second.next_message_id())
+    unseeded = SandboxStore(), SandboxStore()
+    assert unseeded[0].demo_agent_id != unseeded[1].demo_agent_id
+    assert unseeded[0].admin_key != unseeded[1].admin_key
+
+
+def test_message_ids_sort_in_creation_order_with_or_without_a_seed() -> None:
+    for store in (SandboxStore(seed=3), SandboxStore()):
+        ids = [store.next_message_id() for _ in range(50)]
+        assert ids == sorted(ids) and len(set(ids)) == 50
+    assert SandboxStore(seed=3).next_message_id() == SandboxStore(seed=3).next_message_id()
 
 
 def test_empty_store_has_key_but_no_data() -> None:

@@ -107,7 +107,8 @@ async def test_drop_executes_then_closes(
     r = await live_client.post(f"{PREFIX}/agents", json=body, headers={"Idempotency-Key": "drop-1"})
     assert r.status_code == 201 and r.headers["Idempotent-Replayed"] == "true"
     assert store.counts["agents.create"] == 1
-    assert (await live_client.get("/_sandbox/state")).json()["counts"]["agents.create"] == 1
+    state = await live_client.get("/_sandbox/state", headers={"X-Sandbox-Admin-Key": live.admin_key})
+    assert state.json()["counts"]["agents.create"] == 1
 
 
 async def test_faults_kinds_deterministic(store: SandboxStore, auth: dict[str, str]) -> None:
@@ -128,7 +129,7 @@ async def test_faults_kinds_deterministic(store: SandboxStore, auth: dict[str, s
         with pytest.raises(ValueError):
             answers[1].json()
         assert answers[2].headers["content-type"].startswith("text/plain")
-        assert (await c.get("/_sandbox/state")).status_code == 200
+        assert (await c.get("/_sandbox/state", headers={"X-Sandbox-Admin-Key": store.admin_key})).status_code == 200
     app = create_app(store, faults=Faults(burst_429=1, retry_after_s=3))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s", headers=auth) as c:
         r = await c.get(f"{PREFIX}/agents", headers={"X-Request-Id": "rid-9"})
@@ -137,14 +138,15 @@ async def test_faults_kinds_deterministic(store: SandboxStore, auth: dict[str, s
         )
 
 
-def test_serve_prints_two_lines_and_answers() -> None:
-    code = "from bimpe_mcp.sandbox import serve; serve(port=0, api_key='sk_test_cli', empty=True)"
+def test_serve_prints_three_lines_and_answers() -> None:
+    code = "from bimpe_mcp.sandbox import serve; serve(port=0, api_key='sk_test_cli', empty=True, admin_key='adm')"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         base = proc.stdout.readline().strip()
         key = proc.stdout.readline().strip()
         assert base.startswith("BIMPE_BASE_URL=http://127.0.0.1:") and key == "BIMPE_API_KEY=sk_test_cli"
+        assert proc.stdout.readline().strip() == "BIMPE_SANDBOX_ADMIN_KEY=adm"
         url = base.split("=", 1)[1]
         for _ in range(100):
             try:
