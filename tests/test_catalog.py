@@ -14,6 +14,7 @@ from mcp import Client
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import TOOLSET_IDS, Settings
 from bimpe_mcp.tools import ALL_TOOLS
+from bimpe_mcp.tools._schemas import SCHEMAS_FILE, generate_schemas
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "tools"
 CATALOG = SNAPSHOTS / "_catalog.txt"
@@ -63,6 +64,14 @@ async def test_tools_list_matches_the_committed_snapshots() -> None:
     assert set(committed) == set(current), f"tools added or removed: review, then run {UPDATE}"
     changed = sorted(name for name in current if committed[name] != current[name])
     assert not changed, f"tools/list changed in {', '.join(changed)}: review the diff, then run {UPDATE}"
+
+
+def test_shipped_schemas_match_the_models() -> None:
+    """The server publishes schemas from `tools/_schemas.json`: it must say what the models say."""
+    generated = json.dumps(generate_schemas(ALL_TOOLS), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SCHEMAS_FILE.write_text(generated, encoding="utf-8")
+    assert SCHEMAS_FILE.read_text(encoding="utf-8") == generated, f"tools/_schemas.json is stale: run {UPDATE}"
 
 
 async def test_catalog_order_is_stable_and_toolsets_match_the_settings() -> None:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import pydantic
@@ -23,7 +23,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel
 
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._redact import Redactor
@@ -39,15 +39,13 @@ from bimpe_mcp.console._models import secret_values
 from bimpe_mcp.tools._confirmation import confirmation_refusal, confirmation_resolver
 from bimpe_mcp.tools._contract import describe_console_error, describe_invalid, error_result, success_result
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
-from bimpe_mcp.tools._schema import compact_schema
-from bimpe_mcp.tools._sdk import ArgModelBase, pre_parse_json, sdk_tool
-from bimpe_mcp.tools._spec import Scope, ToolSpec, Traced
+from bimpe_mcp.tools._schemas import args_model, output_model, published_schemas
+from bimpe_mcp.tools._sdk import ArgModelBase, ToolBuilder, pre_parse_json
+from bimpe_mcp.tools._spec import Scope, ToolSpec
 
 __all__ = ["ApiKey", "Backend", "KeyProvider", "ToolFactory"]
 
 logger = logging.getLogger("bimpe_mcp.tools")
-
-_IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 
 _VALIDATED: ContextVar[tuple[str, BaseModel] | None] = ContextVar("bimpe_validated_arguments", default=None)
 """The middleware's parsed arguments, handed to the tool handler of the same request."""
@@ -89,55 +87,22 @@ class Backend:
 @dataclass
 class _BoundTool:
     spec: ToolSpec
-    args_model: type[ArgModelBase]
-    """The spec's params plus the server's control arguments (`confirm`, `idempotency_key`)."""
-    output_model: type[BaseModel]
     injected: dict[str, Any]
     tool: Tool = field(init=False)
     lookups: dict[str, str] = field(init=False, default_factory=dict)
     """Each id parameter and the exposed tool that lists its valid values, for not-found hints."""
 
     @property
+    def args_model(self) -> type[ArgModelBase]:
+        return args_model(self.spec)
+
+    @property
+    def output_model(self) -> type[BaseModel]:
+        return output_model(self.spec)
+
+    @property
     def parameter_names(self) -> list[str]:
-        return [name for name in self.args_model.model_fields if name not in self.injected]
-
-
-def _output_model(spec: ToolSpec) -> type[BaseModel]:
-    if issubclass(spec.output, Traced):
-        return spec.output
-    return create_model(f"{spec.output.__name__}Result", __base__=(spec.output, Traced))
-
-
-def _args_model(spec: ToolSpec) -> type[ArgModelBase]:
-    controls: dict[str, Any] = {}
-    if spec.confirm:
-        controls["confirm"] = (
-            str | None,
-            Field(None, description=f"Set to the {spec.confirm} to confirm without a prompt."),
-        )
-    if not spec.hints.read_only:
-        controls["idempotency_key"] = (
-            str | None,
-            Field(
-                None,
-                max_length=200,
-                pattern=_IDEMPOTENCY_KEY_PATTERN,
-                description="Reuse the key from a failed call to retry it safely.",
-            ),
-        )
-    return cast(type[ArgModelBase], create_model(spec.name, __base__=(spec.params, ArgModelBase), **controls))
-
-
-def _input_schema(entry: _BoundTool) -> dict[str, Any]:
-    schema = compact_schema(entry.args_model.model_json_schema(), keep_null=False)
-    for name in entry.injected:
-        schema["properties"].pop(name, None)
-        if name in schema.get("required", []):
-            schema["required"].remove(name)
-    for name in sorted(entry.spec.nullable):
-        if prop := schema["properties"].get(name):
-            prop["type"] = [prop["type"], "null"]
-    return schema
+        return list(self.tool.parameters["properties"])
 
 
 class ToolFactory:
@@ -151,22 +116,16 @@ class ToolFactory:
         for spec in specs:
             confined = backend.agent_id is not None and spec.scope is Scope.AGENT
             injected = {"agent_id": backend.agent_id} if confined else {}
-            self.bound[spec.name] = _BoundTool(spec, _args_model(spec), _output_model(spec), injected)
-        resolver = confirmation_resolver(lambda name: (self.bound[name].spec, self.bound[name].injected))
+            self.bound[spec.name] = _BoundTool(spec, injected)
+        builder = ToolBuilder(confirmation_resolver(lambda name: (self.bound[name].spec, self.bound[name].injected)))
         for entry in self.bound.values():
             entry.lookups = {
                 name: tool
                 for name, tool in entry.spec.id_sources.items()
                 if name not in entry.injected and tool in self.bound
             }
-            output_schema = compact_schema(entry.output_model.model_json_schema(), keep_null=True)
-            entry.tool = sdk_tool(
-                entry.spec,
-                self._handler(entry),
-                input_schema=_input_schema(entry),
-                output_schema=output_schema,
-                resolver=resolver,
-            )
+            inputs, outputs = published_schemas(entry.spec, hidden_inputs=frozenset(entry.injected))
+            entry.tool = builder.build(entry.spec, self._handler(entry), input_schema=inputs, output_schema=outputs)
 
     @property
     def tools(self) -> list[Tool]:
