@@ -13,7 +13,15 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["block", "catalog", "replace_block", "settings_markdown", "tool_kind", "tools_markdown"]
+__all__ = [
+    "block",
+    "catalog",
+    "replace_block",
+    "settings_markdown",
+    "tool_kind",
+    "tools_markdown",
+    "toolsets_markdown",
+]
 
 
 def _cell(text: str) -> str:
@@ -69,6 +77,15 @@ def settings_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def toolsets_markdown() -> str:
+    """A markdown table of the toolsets, from their data."""
+    from bimpe_mcp._toolsets import TOOLSETS
+
+    lines = ["| Toolset | On by default | What it covers |", "| --- | --- | --- |"]
+    lines += [f"| `{t.id}` | {'yes' if t.default else 'no'} | {_cell(t.description)} |" for t in TOOLSETS]
+    return "\n".join(lines) + "\n"
+
+
 def catalog(**settings: Any) -> list[dict[str, Any]]:
     """The `tools/list` tools of a server built from these settings (defaults: the full catalog).
 
@@ -111,7 +128,7 @@ def block(text: str, name: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Rewrite the generated tables of the given markdown files (README.md by default)."""
     paths = list(argv if argv is not None else sys.argv[1:]) or ["README.md"]
-    tables = {"tools": tools_markdown(catalog()), "settings": settings_markdown()}
+    tables = {"tools": tools_markdown(catalog()), "settings": settings_markdown(), "toolsets": toolsets_markdown()}
     for path in paths:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()

@@ -9,13 +9,13 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bimpe_mcp import __version__
-from bimpe_mcp.settings import SETTINGS_TABLE, TOOLSET_IDS, Settings, SettingsError
+from bimpe_mcp.settings import SETTINGS_TABLE, Settings, SettingsError, add_flags
 
-__all__ = ["EXIT_OK", "EXIT_TOOL_FAILED", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_OK", "EXIT_TOOL_FAILED", "EXIT_USAGE", "build_parser", "main", "settings_from_args"]
 
 # The exit codes of every command; README's Scripting section lists them.
 EXIT_OK = 0
@@ -30,50 +30,6 @@ _STDIO_IN_A_TERMINAL = (
     "bimpe-mcp: this speaks MCP over stdio and is meant to be launched by an MCP client (README: Connect an "
     "assistant). To try it by hand: `bimpe-mcp demo`; every command: `bimpe-mcp --help`. Waiting; Ctrl-C quits."
 )
-_SETTINGS = {setting.name: setting for setting in SETTINGS_TABLE}
-_SERVER_FLAG_NAMES = (
-    "toolsets",
-    "read_only",
-    "agent_id",
-    "sandbox",
-    "sandbox_seed",
-    "base_url",
-    "timeout",
-    "max_retries",
-    "log_level",
-    "log_json",
-)
-_SERVE_FLAG_NAMES = ("transport", "host", "port", "stateless")
-
-
-def _help(name: str, detail: str = "") -> str:
-    """A setting's help with its environment variable and default, as `SETTINGS_TABLE` has them."""
-    setting = _SETTINGS[name]
-    return f"{setting.help}{detail} Env {setting.env}; default: {setting.default or 'unset'}."
-
-
-def _server_flags(parser: argparse.ArgumentParser, default: Any = None) -> None:
-    """Flags shared by serve, call and tools. Unset flags (None) let the environment show through,
-    and each switch has a --no- form to turn off what the environment turned on."""
-    switch = argparse.BooleanOptionalAction
-    toolsets = f" Choose from {', '.join(TOOLSET_IDS)}, or all."
-    parser.add_argument("--toolsets", help=_help("toolsets", toolsets), default=default)
-    parser.add_argument("--read-only", action=switch, help=_help("read_only"), default=default)
-    parser.add_argument("--agent-id", help=_help("agent_id"), default=default)
-    parser.add_argument("--sandbox", action=switch, help=_help("sandbox"), default=default)
-    parser.add_argument("--sandbox-seed", metavar="N", help=_help("sandbox_seed"), default=default)
-    parser.add_argument("--base-url", help=_help("base_url"), default=default)
-    parser.add_argument("--timeout", type=float, help=_help("timeout"), default=default)
-    parser.add_argument("--max-retries", type=int, help=_help("max_retries"), default=default)
-    parser.add_argument("--log-level", help=_help("log_level"), default=default)
-    parser.add_argument("--log-json", action=switch, help=_help("log_json"), default=default)
-
-
-def _serve_flags(parser: argparse.ArgumentParser, default: Any = None) -> None:
-    parser.add_argument("--transport", choices=["stdio", "http"], help=_help("transport"), default=default)
-    parser.add_argument("--host", help=_help("host"), default=default)
-    parser.add_argument("--port", type=int, help=_help("port"), default=default)
-    parser.add_argument("--stateless", action=argparse.BooleanOptionalAction, help=_help("stateless"), default=default)
 
 
 def _command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
@@ -89,13 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Environment: " + ", ".join(s.env for s in SETTINGS_TABLE) + ".",
     )
     parser.add_argument("-V", "--version", action="version", version=f"bimpe-mcp {__version__}")
-    _server_flags(parser)
-    _serve_flags(parser)
+    add_flags(parser, "serve")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = _command(commands, "serve", "Serve MCP over stdio (the default) or streamable HTTP.")
-    _server_flags(serve, argparse.SUPPRESS)
-    _serve_flags(serve, argparse.SUPPRESS)
+    add_flags(serve, "serve", default=argparse.SUPPRESS)
 
     sandbox = _command(
         commands,
@@ -129,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("tool", help="The tool's name, as `bimpe-mcp tools` lists it.")
     call.add_argument("--args", default="{}", help="Tool arguments as a JSON object (default: %(default)s).")
-    _server_flags(call, argparse.SUPPRESS)
+    add_flags(call, "call", default=argparse.SUPPRESS)
 
     tools = _command(
         commands, "tools", "List the tools this configuration exposes (default: name, toolset, kind and title)."
@@ -145,13 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         const="markdown",
         help="Print the catalog as a markdown table.",
     )
-    _server_flags(tools, argparse.SUPPRESS)
+    add_flags(tools, "tools", default=argparse.SUPPRESS)
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    names = _SERVER_FLAG_NAMES + _SERVE_FLAG_NAMES
-    return Settings.load(**{name: getattr(args, name, None) for name in names})
+def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    """The settings of a parsed command line: its flags over `env` (default: the process environment)."""
+    return Settings.load(env, **{s.name: getattr(args, s.name, None) for s in SETTINGS_TABLE if s.flag})
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -181,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return _writing_stdout(run_demo)
     try:
-        settings = _settings(args)
+        settings = settings_from_args(args)
     except SettingsError as error:
         return _fail(str(error))
     if command == "tools":

@@ -7,6 +7,8 @@ tool call. That keeps an assistant's launch fast and independent of the network.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,35 +17,33 @@ from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.exceptions import ResourceError
 
 from bimpe_mcp import __version__
+from bimpe_mcp._toolsets import TOOLSETS
 from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS, Backend, ToolFactory, select_tools
 
-__all__ = ["INSTRUCTIONS", "BimpeServer", "build_server", "instructions"]
+__all__ = ["BimpeServer", "build_server", "instructions"]
 
-INSTRUCTIONS = """\
-bimpe-mcp manages BimpeAI agents through the Console API.
-- Find ids first: list_agents, list_workflows, list_integrations, list_conversations.
-- An agent needs a workflow before custom_api, mcp_server or pipedream integrations; \
-update_agent(workflow_id=…) attaches one.
-- Payments: configure_bimpeai_integration(type=stripe|paystack, public_key, secret_key). Google \
-connectors and Pipedream return an onboarding_url the user must open.
-- Custom API: configure_custom_api, then add_custom_api_tool. MCP server: configure_mcp_server, \
-discover_mcp_server_tools, test_mcp_server.
-- Test before going live: send_test_message (returns the agent's reply), get_test_code, place_test_call; \
-then set_agent_status(status=live).
-- Destructive tools ask for confirmation, or take confirm=<the target id>.
-- Every result carries request_id; errors say what to fix."""
+_CLOSING = (
+    "Destructive tools ask for confirmation, or take confirm=<the target id>.",
+    "Every result carries request_id; errors say what to fix.",
+)
 
 
-def instructions(agent_id: str | None) -> str:
-    """The server instructions; a server scoped to one agent names no tool it hides."""
+def instructions(exposed: Iterable[str], agent_id: str | None = None) -> str:
+    """The server instructions, from the toolsets' guidance: a line naming a tool the server hides is left out."""
+    names = set(exposed)
+    catalog = {spec.name for spec in ALL_TOOLS}
     if agent_id is None:
-        return INSTRUCTIONS
-    scoped = f"bimpe-mcp manages one BimpeAI agent ({agent_id}) through the Console API: agent_id is fixed."
-    first_steps = "- Find ids first: list_workflows, list_integrations, list_conversations."
-    lines = INSTRUCTIONS.splitlines()
-    return "\n".join([scoped, first_steps, *lines[2:]])
+        opening = "bimpe-mcp manages BimpeAI agents through the Console API."
+    else:
+        opening = f"bimpe-mcp manages one BimpeAI agent ({agent_id}) through the Console API: agent_id is fixed."
+    guidance = [line for toolset in TOOLSETS for line in toolset.guidance]
+    shown = [line for line in (*guidance, *_CLOSING) if catalog & set(_WORD.findall(line)) <= names]
+    return "\n".join([opening, *(f"- {line}" for line in shown)])
+
+
+_WORD = re.compile(r"[a-z_]+")
 
 
 @dataclass
@@ -77,7 +77,7 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
         "bimpe-mcp",
         title="BimpeAI Console",
         version=__version__,
-        instructions=instructions(settings.agent_id),
+        instructions=instructions((spec.name for spec in specs), settings.agent_id),
         website_url="https://bimpe.ai",
         tools=factory.tools,
         middleware=[factory.check_arguments],

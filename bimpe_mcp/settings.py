@@ -1,97 +1,290 @@
-"""Every flag and environment variable, in one place.
+"""Every flag and environment variable, in one table.
 
-A flag wins over its environment variable, which wins over the default. `SETTINGS_TABLE`
-feeds the CLI help and the README's table, so the three never disagree.
+Each row of `SETTINGS_TABLE` is one setting: its flag, its variable, its default, its help and
+how its text is parsed. The CLI's flags (`add_flags`), the environment parsing
+(`Settings.load`) and the README's table (`_docs.settings_markdown`) are all derived from it.
+A flag wins over its environment variable, which wins over the default.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from bimpe_mcp import DEFAULT_BASE_URL
+from bimpe_mcp._toolsets import TOOLSET_IDS, TOOLSETS
 
-__all__ = ["SETTINGS_TABLE", "Settings", "SettingsError"]
-
-TOOLSET_IDS = ("agents", "knowledge", "integrations", "testing", "workflows", "conversations", "calls", "phone_numbers")
+__all__ = ["SETTINGS_TABLE", "TOOLSET_IDS", "Setting", "Settings", "SettingsError", "add_flags"]
 
 
 class SettingsError(ValueError):
     """A setting has a value the server cannot use; the message names the flag and variable."""
 
 
-@dataclass(frozen=True, slots=True)
+Parser = Callable[[str, str], Any]
+"""(label naming the flag and variable, raw text) -> the value, or SettingsError."""
+
+
+def _text(label: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _optional_text(label: str, raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _switch(label: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{label} must be true or false, not {raw!r}")
+
+
+def _number(kind: type[int] | type[float], low: float, high: float) -> Parser:
+    def parse(label: str, raw: str) -> Any:
+        try:
+            number = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{label} must be a number, not {raw!r}") from None
+        if not low <= number <= high:
+            raise SettingsError(f"{label} must be between {low:g} and {high:g}, not {raw}")
+        return number
+
+    return parse
+
+
+def _whole_number_or_none(label: str, raw: str) -> int | None:
+    if not raw.strip():
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{label} must be a whole number, not {raw!r}") from None
+
+
+def _choice(*options: str, upper: bool = False) -> Parser:
+    def parse(label: str, raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in options:
+            raise SettingsError(f"{label} must be {', '.join(options[:-1])} or {options[-1]}, not {raw!r}")
+        return value
+
+    return parse
+
+
+def _toolset_names(raw: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
+def _toolsets(label: str, raw: str) -> tuple[str, ...]:
+    names = _toolset_names(raw)
+    if not names or names == ("all",):
+        return tuple(toolset.id for toolset in TOOLSETS if toolset.default)
+    if unknown := [name for name in names if name not in TOOLSET_IDS]:
+        raise SettingsError(f"{label}: unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSET_IDS)}")
+    return names
+
+
+def _base_url(label: str, raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{label} must start with http:// or https://, not {value!r}")
+    return value
+
+
+def _state_key(label: str, raw: str) -> str | None:
+    value = raw.strip() or None
+    if value is not None and len(value.encode()) < 32:
+        raise SettingsError(
+            f"{label} must be at least 32 bytes of secret randomness; generate one with "
+            "python -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    return value
+
+
+SERVER = frozenset({"serve", "call", "tools"})
+SERVE = frozenset({"serve"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Setting:
+    """One setting. `flag` is empty for a setting read from the environment only (secrets);
+    `commands` are the commands whose parser has the flag."""
+
     name: str
-    flag: str
     env: str
     default: str
     help: str
+    parse: Parser = _text
+    flag: str = ""
+    commands: frozenset[str] = SERVER
+    switch: bool = False
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
 
+    @property
+    def label(self) -> str:
+        """How errors name it: the flag and the variable."""
+        return f"{self.flag} / {self.env}" if self.flag else self.env
+
+
+_TOOLSET_HELP = "Comma-separated toolsets to expose: " + ", ".join(TOOLSET_IDS) + ", or all."
 
 SETTINGS_TABLE: tuple[Setting, ...] = (
-    Setting("api_key", "", "BIMPE_API_KEY", "", "Team API key (sk_…). Required unless --sandbox or serving HTTP."),
-    Setting("base_url", "--base-url", "BIMPE_BASE_URL", DEFAULT_BASE_URL, "Console API base URL."),
-    Setting("toolsets", "--toolsets", "BIMPE_TOOLSETS", "all", "Comma-separated toolsets to expose."),
-    Setting("read_only", "--read-only", "BIMPE_READ_ONLY", "false", "Expose read-only tools only."),
-    Setting("agent_id", "--agent-id", "BIMPE_AGENT_ID", "", "Scope the server to one agent."),
-    Setting("timeout", "--timeout", "BIMPE_TIMEOUT", "30", "Seconds per Console request."),
-    Setting("max_retries", "--max-retries", "BIMPE_MAX_RETRIES", "3", "Retries of a failed Console request."),
-    Setting("sandbox", "--sandbox", "BIMPE_SANDBOX", "false", "Use an in-process sandbox with demo data."),
     Setting(
-        "sandbox_seed",
-        "--sandbox-seed",
-        "BIMPE_SANDBOX_SEED",
-        "",
-        "Seed for --sandbox (a whole number): the same ids and demo data on every run.",
+        name="api_key",
+        env="BIMPE_API_KEY",
+        default="",
+        help="Team API key (sk_…). Required unless --sandbox or serving HTTP.",
+        parse=_optional_text,
     ),
-    Setting("transport", "--transport", "BIMPE_TRANSPORT", "stdio", "stdio or http."),
-    Setting("host", "--host", "BIMPE_HOST", "127.0.0.1", "HTTP bind address."),
-    Setting("port", "--port", "BIMPE_PORT", "8000", "HTTP port."),
     Setting(
-        "stateless", "--stateless", "BIMPE_STATELESS", "false", "HTTP without sessions, for replicas behind a balancer."
+        name="base_url",
+        env="BIMPE_BASE_URL",
+        default=DEFAULT_BASE_URL,
+        help="Console API base URL.",
+        parse=_base_url,
+        flag="--base-url",
     ),
-    Setting("state_key", "", "BIMPE_STATE_KEY", "", "Shared secret sealing confirmation state across HTTP replicas."),
-    Setting("log_level", "--log-level", "BIMPE_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR (stderr)."),
-    Setting("log_json", "--log-json", "BIMPE_LOG_JSON", "false", "Log one JSON object per line."),
+    Setting(
+        name="toolsets", env="BIMPE_TOOLSETS", default="all", help=_TOOLSET_HELP, parse=_toolsets, flag="--toolsets"
+    ),
+    Setting(
+        name="read_only",
+        env="BIMPE_READ_ONLY",
+        default="false",
+        help="Expose read-only tools only.",
+        parse=_switch,
+        flag="--read-only",
+        switch=True,
+    ),
+    Setting(
+        name="agent_id",
+        env="BIMPE_AGENT_ID",
+        default="",
+        help="Scope the server to one agent.",
+        parse=_optional_text,
+        flag="--agent-id",
+    ),
+    Setting(
+        name="timeout",
+        env="BIMPE_TIMEOUT",
+        default="30",
+        help="Seconds per Console request.",
+        parse=_number(float, 0.1, 600),
+        flag="--timeout",
+    ),
+    Setting(
+        name="max_retries",
+        env="BIMPE_MAX_RETRIES",
+        default="3",
+        help="Retries of a failed Console request.",
+        parse=_number(int, 0, 10),
+        flag="--max-retries",
+    ),
+    Setting(
+        name="sandbox",
+        env="BIMPE_SANDBOX",
+        default="false",
+        help="Use an in-process sandbox with demo data.",
+        parse=_switch,
+        flag="--sandbox",
+        switch=True,
+    ),
+    Setting(
+        name="sandbox_seed",
+        env="BIMPE_SANDBOX_SEED",
+        default="",
+        help="Seed for --sandbox (a whole number): the same ids and demo data on every run.",
+        parse=_whole_number_or_none,
+        flag="--sandbox-seed",
+        metavar="N",
+    ),
+    Setting(
+        name="transport",
+        env="BIMPE_TRANSPORT",
+        default="stdio",
+        help="stdio or http.",
+        parse=_choice("stdio", "http"),
+        flag="--transport",
+        commands=SERVE,
+        choices=("stdio", "http"),
+    ),
+    Setting(
+        name="host",
+        env="BIMPE_HOST",
+        default="127.0.0.1",
+        help="HTTP bind address.",
+        parse=_text,
+        flag="--host",
+        commands=SERVE,
+    ),
+    Setting(
+        name="port",
+        env="BIMPE_PORT",
+        default="8000",
+        help="HTTP port.",
+        parse=_number(int, 0, 65535),
+        flag="--port",
+        commands=SERVE,
+    ),
+    Setting(
+        name="stateless",
+        env="BIMPE_STATELESS",
+        default="false",
+        help="HTTP without sessions, for replicas behind a balancer.",
+        parse=_switch,
+        flag="--stateless",
+        commands=SERVE,
+        switch=True,
+    ),
+    Setting(
+        name="state_key",
+        env="BIMPE_STATE_KEY",
+        default="",
+        help="Shared secret sealing confirmation state across HTTP replicas.",
+        parse=_state_key,
+    ),
+    Setting(
+        name="log_level",
+        env="BIMPE_LOG_LEVEL",
+        default="INFO",
+        help="DEBUG, INFO, WARNING or ERROR (stderr).",
+        parse=_choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
+        flag="--log-level",
+    ),
+    Setting(
+        name="log_json",
+        env="BIMPE_LOG_JSON",
+        default="false",
+        help="Log one JSON object per line.",
+        parse=_switch,
+        flag="--log-json",
+        switch=True,
+    ),
 )
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
-
-def _bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise SettingsError(f"{name} must be true or false, not {value!r}")
-
-
-def _number(name: str, value: str, kind: type[int] | type[float], low: float, high: float) -> Any:
-    try:
-        number = kind(value)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, not {value!r}") from None
-    if not low <= number <= high:
-        raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {value}")
-    return number
-
-
-def _whole_number_or_none(name: str, value: str) -> int | None:
-    if not value.strip():
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
-
-
-def _toolset_names(value: str) -> tuple[str, ...]:
-    return tuple(name.strip() for name in value.split(",") if name.strip())
+def add_flags(parser: argparse.ArgumentParser, command: str, *, default: Any = None) -> None:
+    """The flags of `command`'s settings. Unset flags (None) let the environment show through, and each
+    switch has a --no- form to turn off what the environment turned on."""
+    for setting in SETTINGS_TABLE:
+        if not setting.flag or command not in setting.commands:
+            continue
+        shown = setting.default or "unset"
+        options: dict[str, Any] = {"help": f"{setting.help} Env {setting.env}; default: {shown}.", "default": default}
+        if setting.switch:
+            options["action"] = argparse.BooleanOptionalAction
+        if setting.choices:
+            options["choices"] = setting.choices
+        if setting.metavar:
+            options["metavar"] = setting.metavar
+        parser.add_argument(setting.flag, dest=setting.name, **options)
 
 
 @dataclass(frozen=True)
@@ -130,52 +323,8 @@ class Settings:
         if flags.get("toolsets") is not None and not _toolset_names(raw["toolsets"]):
             # An empty BIMPE_TOOLSETS means the default, as an unset one does; an empty flag is a mistake.
             raise SettingsError(f"--toolsets is empty: name one or more of {', '.join(TOOLSET_IDS)}, or all")
-        return cls._parse(raw)
-
-    @classmethod
-    def _parse(cls, raw: dict[str, str]) -> Settings:
-        label = {s.name: (f"{s.flag} / {s.env}" if s.flag else s.env) for s in SETTINGS_TABLE}
-        toolsets = _toolset_names(raw["toolsets"])
-        if not toolsets or toolsets == ("all",):
-            toolsets = TOOLSET_IDS
-        unknown = [t for t in toolsets if t not in TOOLSET_IDS]
-        if unknown:
-            raise SettingsError(
-                f"{label['toolsets']}: unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSET_IDS)}"
-            )
-        transport = raw["transport"].strip().lower()
-        if transport not in ("stdio", "http"):
-            raise SettingsError(f"{label['transport']} must be stdio or http, not {raw['transport']!r}")
-        log_level = raw["log_level"].strip().upper()
-        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise SettingsError(f"{label['log_level']} must be DEBUG, INFO, WARNING or ERROR, not {raw['log_level']!r}")
-        base_url = raw["base_url"].strip().rstrip("/")
-        if not base_url.startswith(("http://", "https://")):
-            raise SettingsError(f"{label['base_url']} must start with http:// or https://, not {base_url!r}")
-        state_key = raw["state_key"].strip() or None
-        if state_key is not None and len(state_key.encode()) < 32:
-            raise SettingsError(
-                f"{label['state_key']} must be at least 32 bytes of secret randomness; generate one with "
-                "python -c 'import secrets; print(secrets.token_hex(32))'"
-            )
-        return cls(
-            api_key=raw["api_key"].strip() or None,
-            base_url=base_url,
-            toolsets=toolsets,
-            read_only=_bool(label["read_only"], raw["read_only"]),
-            agent_id=raw["agent_id"].strip() or None,
-            timeout=_number(label["timeout"], raw["timeout"], float, 0.1, 600),
-            max_retries=_number(label["max_retries"], raw["max_retries"], int, 0, 10),
-            sandbox=_bool(label["sandbox"], raw["sandbox"]),
-            sandbox_seed=_whole_number_or_none(label["sandbox_seed"], raw["sandbox_seed"]),
-            transport=transport,  # type: ignore[arg-type]
-            host=raw["host"].strip(),
-            port=_number(label["port"], raw["port"], int, 0, 65535),
-            stateless=_bool(label["stateless"], raw["stateless"]),
-            state_key=state_key,
-            log_level=log_level,
-            log_json=_bool(label["log_json"], raw["log_json"]),
-        )
+        values = {s.name: s.parse(s.label, raw[s.name]) for s in SETTINGS_TABLE}
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
 
     def with_backend(self, *, base_url: str, api_key: str | None) -> Settings:
         return replace(self, base_url=base_url, api_key=api_key)

@@ -24,6 +24,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 
+from bimpe_mcp.cli import build_parser, settings_from_args
 from bimpe_mcp.http import create_app
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.server import build_server
@@ -109,26 +110,23 @@ async def connect(
 ) -> AsyncIterator[Connection]:
     """A client connected to bimpe-mcp over `kind` (memory, stdio or http), backed by `sandbox`.
 
-    `args` are CLI flags for the server (stdio) or the equivalent settings (memory, http).
+    `args` are the server's CLI flags, parsed by the real parser for every transport.
     """
     args = list(args or [])
     client_options.setdefault("read_timeout_seconds", 60)
+    environment = server_env(sandbox, **(env or {}))
+    if not server_key:
+        environment.pop("BIMPE_API_KEY", None)
     if kind == "stdio":
         with tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False) as log:
             log_path = Path(log.name)
-            environment = server_env(sandbox, **(env or {}))
-            if not server_key:
-                environment.pop("BIMPE_API_KEY", None)
             params = StdioServerParameters(command=sys.executable, args=["-m", "bimpe_mcp", *args], env=environment)
             async with Client(stdio_client(params, errlog=log), **client_options) as client:
                 yield Connection(client, log_path)
         return
     assert sandbox is not None
-    flags = {**_flags(args), **_env_flags(env)}
-    settings = Settings.load({}, **flags).with_backend(
-        base_url=flags.get("base_url") or sandbox.base_url,
-        api_key=(env or {}).get("BIMPE_API_KEY", sandbox.store.demo_api_key) if server_key else "",
-    )
+    # The same parser and settings loader as a real launch, so the three transports cannot drift apart.
+    settings = settings_from_args(build_parser().parse_args(["serve", *args]), environment)
     if kind == "memory":
         server = build_server(settings)
         try:
@@ -144,26 +142,6 @@ async def connect(
             Client(streamable_http_client(f"{base}/mcp", http_client=http_client), **client_options) as client,
         ):
             yield Connection(client)
-
-
-def _flags(args: list[str]) -> dict[str, Any]:
-    """The CLI flags of a stdio launch, as Settings.load keywords."""
-    flags: dict[str, Any] = {}
-    position = 0
-    while position < len(args):
-        name = args[position].removeprefix("--").replace("-", "_")
-        if position + 1 < len(args) and not args[position + 1].startswith("--"):
-            flags[name] = args[position + 1]
-            position += 2
-        else:
-            flags[name] = True
-            position += 1
-    return flags
-
-
-def _env_flags(env: dict[str, str] | None) -> dict[str, Any]:
-    mapping = {"BIMPE_TIMEOUT": "timeout", "BIMPE_MAX_RETRIES": "max_retries"}
-    return {mapping[k]: v for k, v in (env or {}).items() if k in mapping}
 
 
 async def wait_until(predicate: Any, timeout: float = 5.0) -> None:

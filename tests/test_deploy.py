@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from bimpe_mcp import cli
-from bimpe_mcp.cli import _settings, build_parser
+from bimpe_mcp.cli import build_parser, settings_from_args
 from bimpe_mcp.http import create_app
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import SETTINGS_TABLE, Settings
@@ -166,7 +166,7 @@ def test_secrets_come_from_the_secret(container: dict[str, Any]) -> None:
 def test_the_container_args_make_a_stateless_http_server(
     container: dict[str, Any], container_env: dict[str, str]
 ) -> None:
-    settings = _settings(build_parser().parse_args(container["args"]))
+    settings = settings_from_args(build_parser().parse_args(container["args"]))
     assert settings.transport == "http"
     assert settings.stateless is True
     assert settings.host == "0.0.0.0"
@@ -186,7 +186,7 @@ def test_the_container_args_make_a_stateless_http_server(
 def test_the_probe_path_answers_on_the_server_the_args_build(
     container: dict[str, Any], container_env: dict[str, str]
 ) -> None:
-    settings = _settings(build_parser().parse_args(container["args"]))
+    settings = settings_from_args(build_parser().parse_args(container["args"]))
     path = container["readinessProbe"]["httpGet"]["path"]
     with TestClient(create_app(build_server(settings), settings)) as client:
         response = client.get(path)

@@ -34,6 +34,10 @@ def test_the_settings_table_is_current() -> None:
     assert _docs.block(README, "settings") == _docs.settings_markdown(), f"README settings table is stale: {REGENERATE}"
 
 
+def test_the_toolsets_table_is_current() -> None:
+    assert _docs.block(README, "toolsets") == _docs.toolsets_markdown(), f"README toolsets table is stale: {REGENERATE}"
+
+
 def test_the_tables_cover_every_tool_and_setting() -> None:
     rows = _docs.block(README, "tools").splitlines()[2:]
     assert len(rows) == len(_docs.catalog()) == len(ALL_TOOLS)
