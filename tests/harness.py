@@ -148,3 +148,40 @@ async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
     with anyio.fail_after(timeout):
         while not predicate():
             await anyio.sleep(0.02)
+
+
+async def populate_agent(conn: Connection, agent_id: str) -> dict[str, str]:
+    """Give an agent one of each kind of data, through the tools; returns their ids by parameter name."""
+    kb = await conn.ok("add_knowledge_base", {"agent_id": agent_id, "type": "text", "name": "KB", "content": "x"})
+    api = await conn.ok(
+        "configure_custom_api",
+        {"agent_id": agent_id, "name": "Orders", "base_url": "https://api.example.com", "auth_type": "none"},
+    )
+    tool = await conn.ok(
+        "add_custom_api_tool",
+        {
+            "agent_id": agent_id,
+            "integration_id": api["id"],
+            "name": "Track order",
+            "http_method": "GET",
+            "url_template": "/orders/{id}",
+        },
+    )
+    mcp = await conn.ok(
+        "configure_mcp_server", {"agent_id": agent_id, "name": "Guild", "server_url": "https://mrguild.com/mcp"}
+    )
+    message = await conn.ok(
+        "send_message",
+        {"agent_id": agent_id, "channel_type": "webchat", "channel_user_id": f"user-{agent_id}", "message": "Hi"},
+    )
+    call = await conn.ok("place_test_call", {"agent_id": agent_id, "destination": "+2348012345678"})
+    return {
+        "agent_id": agent_id,
+        "kb_id": kb["id"],
+        "integration_id": api["id"],
+        "mcp_integration_id": mcp["id"],
+        "tool_id": tool["id"],
+        "conversation_id": message["conversation_id"],
+        "message_id": message["id"],
+        "call_id": call["call_id"],
+    }

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
-from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN
+from bimpe_mcp.console import Id
 
 if TYPE_CHECKING:
     from bimpe_mcp.tools._runtime import ToolCall
@@ -93,40 +93,18 @@ class ListedBy:
     tool: str
 
 
-AgentId = Annotated[
-    str,
-    ListedBy("list_agents"),
-    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Agent id (list_agents)."),
-]
+AgentId = Annotated[Id, ListedBy("list_agents"), Field(description="Agent id (list_agents).")]
 KnowledgeBaseId = Annotated[
-    str,
-    ListedBy("list_knowledge_bases"),
-    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Knowledge base id (list_knowledge_bases)."),
+    Id, ListedBy("list_knowledge_bases"), Field(description="Knowledge base id (list_knowledge_bases).")
 ]
-IntegrationId = Annotated[
-    str,
-    ListedBy("list_integrations"),
-    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Integration id (list_integrations)."),
-]
+IntegrationId = Annotated[Id, ListedBy("list_integrations"), Field(description="Integration id (list_integrations).")]
 ConversationId = Annotated[
-    str,
-    ListedBy("list_conversations"),
-    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Conversation id (list_conversations)."),
+    Id, ListedBy("list_conversations"), Field(description="Conversation id (list_conversations).")
 ]
-CallId = Annotated[
-    str,
-    ListedBy("list_calls"),
-    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Call id (list_calls)."),
-]
-WorkflowId = Annotated[
-    str,
-    ListedBy("list_workflows"),
-    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Workflow id (list_workflows)."),
-]
+CallId = Annotated[Id, ListedBy("list_calls"), Field(description="Call id (list_calls).")]
+WorkflowId = Annotated[Id, ListedBy("list_workflows"), Field(description="Workflow id (list_workflows).")]
 PhoneNumberId = Annotated[
-    str,
-    ListedBy("list_phone_numbers"),
-    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Phone number id (list_phone_numbers)."),
+    Id, ListedBy("list_phone_numbers"), Field(description="Phone number id (list_phone_numbers).")
 ]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from bimpe_mcp.sandbox.middleware import request_log
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
@@ -26,12 +27,11 @@ from mcp import Client
 from mcp_types import CallToolResult, Tool
 
 from bimpe_mcp.sandbox import RunningSandbox
-from bimpe_mcp.sandbox.middleware import request_log
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS
 from bimpe_mcp.tools._runtime import Limits
-from tests.harness import connect, text_of
+from tests.harness import connect, populate_agent, text_of
 
 VALID_EXAMPLES = 10
 FUZZED_EXAMPLES = 5
@@ -82,37 +82,19 @@ async def known_ids(sandbox: RunningSandbox) -> dict[str, list[str]]:
     store = sandbox.store
     agent_id = store.demo_agent_id or ""
     async with connect("memory", sandbox) as conn:
-        kb = await conn.ok("add_knowledge_base", {"agent_id": agent_id, "type": "text", "name": "KB", "content": "x"})
-        api = await conn.ok(
-            "configure_custom_api",
-            {"agent_id": agent_id, "name": "Orders", "base_url": "https://api.example.com", "auth_type": "none"},
-        )
-        tool = await conn.ok(
-            "add_custom_api_tool",
-            {
-                "agent_id": agent_id,
-                "integration_id": api["id"],
-                "name": "Track order",
-                "http_method": "GET",
-                "url_template": "/orders/{id}",
-            },
-        )
-        mcp = await conn.ok(
-            "configure_mcp_server", {"agent_id": agent_id, "name": "Guild", "server_url": "https://mrguild.com/mcp"}
-        )
-        exchange = await conn.ok("send_test_message", {"agent_id": agent_id, "message": "Hello"})
-        call = await conn.ok("place_test_call", {"agent_id": agent_id, "destination": "+2348012345678"})
+        made = await populate_agent(conn, agent_id)
     workflow_id = store.demo_workflow_id or ""
     return {
         "agent_id": [agent_id],
         "submitted_by_agent_id": [agent_id],
         "workflow_id": [workflow_id],
         "source_workflow_id": [workflow_id],
-        "kb_id": [kb["id"]],
-        "integration_id": [api["id"], mcp["id"]],
-        "tool_id": [tool["id"]],
-        "conversation_id": [exchange["conversation_id"]],
-        "call_id": [call["call_id"]],
+        "kb_id": [made["kb_id"]],
+        "integration_id": [made["integration_id"], made["mcp_integration_id"]],
+        "tool_id": [made["tool_id"]],
+        "conversation_id": [made["conversation_id"]],
+        "message_id": [made["message_id"]],
+        "call_id": [made["call_id"]],
         "phone_number_id": [store.demo_phone_number_id or ""],
     }
 

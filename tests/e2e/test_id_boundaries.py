@@ -17,17 +17,17 @@ from urllib.parse import unquote
 
 import anyio
 import pytest
+from bimpe_mcp.sandbox.middleware import RecordedRequest, request_log
 from mcp import Client, MCPError
 from mcp_types import Tool
 
 from bimpe_mcp.sandbox import RunningSandbox
-from bimpe_mcp.sandbox.middleware import RecordedRequest, request_log
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS
 from bimpe_mcp.tools._runtime import Limits
 from bimpe_mcp.tools._spec import Scope
-from tests.harness import Connection, connect, text_of
+from tests.harness import connect, populate_agent, text_of
 
 PREFIX = "/api/v1/console"
 SPECS = {spec.name: spec for spec in ALL_TOOLS}
@@ -56,37 +56,6 @@ class World:
     """B's ids: none of them may appear in any request the scoped server sends."""
 
 
-async def _populate(conn: Connection, agent_id: str) -> dict[str, str]:
-    kb = await conn.ok("add_knowledge_base", {"agent_id": agent_id, "type": "text", "name": "KB", "content": "x"})
-    api = await conn.ok(
-        "configure_custom_api",
-        {"agent_id": agent_id, "name": "Orders", "base_url": "https://api.example.com", "auth_type": "none"},
-    )
-    tool = await conn.ok(
-        "add_custom_api_tool",
-        {
-            "agent_id": agent_id,
-            "integration_id": api["id"],
-            "name": "Track order",
-            "http_method": "GET",
-            "url_template": "/orders/{id}",
-        },
-    )
-    message = await conn.ok(
-        "send_message",
-        {"agent_id": agent_id, "channel_type": "webchat", "channel_user_id": f"user-{agent_id}", "message": "Hi"},
-    )
-    call = await conn.ok("place_test_call", {"agent_id": agent_id, "destination": "+2348012345678"})
-    return {
-        "agent_id": agent_id,
-        "kb_id": kb["id"],
-        "integration_id": api["id"],
-        "tool_id": tool["id"],
-        "conversation_id": message["conversation_id"],
-        "call_id": call["call_id"],
-    }
-
-
 async def build_world(sandbox: RunningSandbox) -> World:
     """Create agent B next to the demo agent A, and give both the same kinds of data, through unscoped tools."""
     store = sandbox.store
@@ -94,8 +63,8 @@ async def build_world(sandbox: RunningSandbox) -> World:
     async with connect("memory", sandbox) as conn:
         created = await conn.ok("create_agent", {"workflow_id": workflow_id, "name": "B", "description": "b"})
         b = str(created["id"])
-        mine = await _populate(conn, a)
-        theirs = await _populate(conn, b)
+        mine = await populate_agent(conn, a)
+        theirs = await populate_agent(conn, b)
     world = World(a, b, workflow_id, store.demo_phone_number_id or "", mine, theirs)
     world.mine.update(
         workflow_id=workflow_id,
