@@ -107,6 +107,17 @@ def _state_key(label: str, raw: str) -> str | None:
     return value
 
 
+def _names(label: str, raw: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
+def _origins(label: str, raw: str) -> tuple[str, ...]:
+    origins = _names(label, raw)
+    if bad := [origin for origin in origins if origin != "*" and not origin.startswith(("http://", "https://"))]:
+        raise SettingsError(f"{label}: {bad[0]!r} is not an origin (scheme://host[:port])")
+    return origins
+
+
 SERVER = frozenset({"serve", "call", "tools"})
 SERVE = frozenset({"serve"})
 
@@ -251,6 +262,147 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
         parse=_state_key,
     ),
     Setting(
+        name="tools",
+        env="BIMPE_TOOLS",
+        default="",
+        help="Comma-separated tools to expose (narrows the toolsets).",
+        parse=_names,
+        flag="--tools",
+    ),
+    Setting(
+        name="exclude_tools",
+        env="BIMPE_EXCLUDE_TOOLS",
+        default="",
+        help="Comma-separated tools to hide.",
+        parse=_names,
+        flag="--exclude-tools",
+    ),
+    Setting(
+        name="auth",
+        env="BIMPE_AUTH",
+        default="passthrough",
+        help="HTTP callers bring their Console key (passthrough), or a gateway token or JWT (gateway).",
+        parse=_choice("passthrough", "gateway"),
+        flag="--auth",
+        commands=SERVE,
+        choices=("passthrough", "gateway"),
+    ),
+    Setting(
+        name="gateway_tokens",
+        env="BIMPE_GATEWAY_TOKENS",
+        default="",
+        help="Gateway mode: comma-separated static caller tokens.",
+        parse=_names,
+    ),
+    Setting(
+        name="gateway_tokens_file",
+        env="BIMPE_GATEWAY_TOKENS_FILE",
+        default="",
+        help="Gateway mode: a file of caller tokens, one a line.",
+        parse=_optional_text,
+        flag="--gateway-tokens-file",
+        commands=SERVE,
+    ),
+    Setting(
+        name="jwt_jwks_url",
+        env="BIMPE_JWT_JWKS_URL",
+        default="",
+        help="Gateway mode: the identity provider's JWKS URL, to accept its JWTs.",
+        parse=_optional_text,
+        flag="--jwt-jwks-url",
+        commands=SERVE,
+    ),
+    Setting(
+        name="jwt_issuer",
+        env="BIMPE_JWT_ISSUER",
+        default="",
+        help="Gateway mode: the JWTs' required issuer.",
+        parse=_optional_text,
+        flag="--jwt-issuer",
+        commands=SERVE,
+    ),
+    Setting(
+        name="jwt_audience",
+        env="BIMPE_JWT_AUDIENCE",
+        default="",
+        help="Gateway mode: the JWTs' required audience.",
+        parse=_optional_text,
+        flag="--jwt-audience",
+        commands=SERVE,
+    ),
+    Setting(
+        name="allowed_hosts",
+        env="BIMPE_ALLOWED_HOSTS",
+        default="",
+        help="Host headers HTTP accepts (host or host:port; * for any port); required off loopback.",
+        parse=_names,
+        flag="--allowed-hosts",
+        commands=SERVE,
+    ),
+    Setting(
+        name="allowed_origins",
+        env="BIMPE_ALLOWED_ORIGINS",
+        default="",
+        help="Origins HTTP accepts from browsers (scheme://host[:port]).",
+        parse=_origins,
+        flag="--allowed-origins",
+        commands=SERVE,
+    ),
+    Setting(
+        name="cors_origins",
+        env="BIMPE_CORS_ORIGINS",
+        default="",
+        help="Origins given CORS headers, for browser clients; off when empty.",
+        parse=_origins,
+        flag="--cors-origins",
+        commands=SERVE,
+    ),
+    Setting(
+        name="max_body_bytes",
+        env="BIMPE_MAX_BODY_BYTES",
+        default="4194304",
+        help="Largest HTTP request body.",
+        parse=_number(int, 1024, 64 * 1024 * 1024),
+        flag="--max-body-bytes",
+        commands=SERVE,
+    ),
+    Setting(
+        name="metrics_port",
+        env="BIMPE_METRICS_PORT",
+        default="",
+        help="Serve /metrics on this separate port instead of the main one.",
+        parse=_whole_number_or_none,
+        flag="--metrics-port",
+        commands=SERVE,
+    ),
+    Setting(
+        name="shutdown_grace",
+        env="BIMPE_SHUTDOWN_GRACE",
+        default="20",
+        help="Seconds in-flight tool calls get to finish after SIGTERM.",
+        parse=_number(float, 0, 600),
+        flag="--shutdown-grace",
+        commands=SERVE,
+    ),
+    Setting(
+        name="max_sessions_per_credential",
+        env="BIMPE_MAX_SESSIONS_PER_CREDENTIAL",
+        default="20",
+        help="Open stateful sessions one credential may hold.",
+        parse=_number(int, 1, 10_000),
+        flag="--max-sessions-per-credential",
+        commands=SERVE,
+    ),
+    Setting(
+        name="session_idle_timeout",
+        env="BIMPE_SESSION_IDLE_TIMEOUT",
+        default="600",
+        help="Seconds before an idle stateful session is closed.",
+        parse=_number(float, 1, 86_400),
+        flag="--session-idle-timeout",
+        commands=SERVE,
+    ),
+    Setting(
         name="log_level",
         env="BIMPE_LOG_LEVEL",
         default="INFO",
@@ -305,6 +457,22 @@ class Settings:
     state_key: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     log_json: bool = False
+    tools: tuple[str, ...] = ()
+    exclude_tools: tuple[str, ...] = ()
+    auth: Literal["passthrough", "gateway"] = "passthrough"
+    gateway_tokens: tuple[str, ...] = field(default=(), repr=False)
+    gateway_tokens_file: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 4 * 1024 * 1024
+    metrics_port: int | None = None
+    shutdown_grace: float = 20.0
+    max_sessions_per_credential: int = 20
+    session_idle_timeout: float = 600.0
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
