@@ -28,8 +28,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from bimpe_mcp.sandbox import RunningSandbox, SandboxStore
-from bimpe_mcp.sandbox import catalog as sandbox_catalog
+from bimpe_mcp.sandbox import PLANS, RunningSandbox, SandboxStore
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
 from tests.harness import http_server, text_of
@@ -341,7 +340,7 @@ async def test_clients_following_error_advice_apply_every_write_exactly_once(
 ) -> None:
     store, faults = sandbox.store, sandbox.faults
     # Duplicated agents must show up as duplicates, not as a plan limit hiding them.
-    monkeypatch.setitem(sandbox_catalog.PLANS["starter"], "agents", 10_000)
+    monkeypatch.setitem(PLANS["starter"], "agents", 10_000)
     fired: Counter[str] = Counter()
     decide = faults.decide
 

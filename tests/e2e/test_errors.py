@@ -8,8 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bimpe_mcp.sandbox import RunningSandbox
-from bimpe_mcp.sandbox.store import ALL_SCOPES
+from bimpe_mcp.sandbox import ALL_SCOPES, RunningSandbox
 from tests.harness import TRANSPORTS, connect, wait_until
 
 STRIPE = {"type": "stripe", "public_key": "pk_test_abcdefgh1", "secret_key": "sk_test_abcdefgh2"}

@@ -19,14 +19,13 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from bimpe_mcp.sandbox.middleware import request_log
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from mcp import Client
 from mcp_types import CallToolResult, Tool
 
-from bimpe_mcp.sandbox import RunningSandbox
+from bimpe_mcp.sandbox import RunningSandbox, request_log
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS

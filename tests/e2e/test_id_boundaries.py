@@ -17,11 +17,10 @@ from urllib.parse import unquote
 
 import anyio
 import pytest
-from bimpe_mcp.sandbox.middleware import RecordedRequest, request_log
 from mcp import Client, MCPError
 from mcp_types import Tool
 
-from bimpe_mcp.sandbox import RunningSandbox
+from bimpe_mcp.sandbox import RecordedRequest, RunningSandbox, request_log
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS

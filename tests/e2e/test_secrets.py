@@ -9,8 +9,7 @@ import httpx
 import pytest
 from mcp_types import CallToolResult
 
-from bimpe_mcp.sandbox import RunningSandbox
-from bimpe_mcp.sandbox.store import ALL_SCOPES
+from bimpe_mcp.sandbox import ALL_SCOPES, RunningSandbox
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
 from tests.e2e.test_every_tool import exercise_every_tool

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from bimpe_mcp.sandbox import RunningSandbox
-from bimpe_mcp.sandbox.middleware import RecordedRequest, request_log
+from bimpe_mcp.sandbox import RecordedRequest, RunningSandbox, request_log
 
 from .conftest import PREFIX
 

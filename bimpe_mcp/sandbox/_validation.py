@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import SandboxError
+from ._errors import SandboxError
 
 _MISSING = object()
 

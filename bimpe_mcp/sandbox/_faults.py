@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_envelope
+from ._errors import error_envelope
 
 _MALFORMED = (
     (502, b"text/html; charset=utf-8", b"<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"),

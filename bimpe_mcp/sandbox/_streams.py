@@ -16,8 +16,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from .errors import SandboxError
-from .store import MAX_STREAMS_PER_KEY, SandboxStore
+from ._errors import SandboxError
+from ._store import MAX_STREAMS_PER_KEY, SandboxStore
 
 _EVENT_FIELDS = ("id", "conversation_id", "role", "message", "message_type", "created_at")
 
@@ -27,9 +27,10 @@ async def stream_endpoint(request: Request) -> StreamingResponse:
     faults = request.app.state.faults
     agent_id = request.path_params["agent_id"]
     conversation_id = request.path_params["conversation_id"]
-    api_key = store.redeem_ticket(request.query_params.get("ticket"), agent_id, conversation_id)
+    conversations = store.conversation_rules
+    api_key = conversations.redeem_ticket(request.query_params.get("ticket"), agent_id, conversation_id)
     key = store.authenticate(api_key)
-    store.get_conversation(key["team_id"], agent_id, conversation_id)
+    conversations.get_conversation(key["team_id"], agent_id, conversation_id)
     if store.open_streams.get(api_key, 0) >= MAX_STREAMS_PER_KEY:
         raise SandboxError(
             "too_many_requests",
@@ -39,7 +40,7 @@ async def stream_endpoint(request: Request) -> StreamingResponse:
     after = request.query_params.get("after") or request.headers.get("last-event-id")
     queue = store.subscribe(conversation_id)
     try:
-        replay = store.messages_after(conversation_id, after)
+        replay = conversations.messages_after(conversation_id, after)
     except SandboxError:
         store.unsubscribe(conversation_id, queue)
         raise

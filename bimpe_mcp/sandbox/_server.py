@@ -19,9 +19,9 @@ from starlette.applications import Starlette
 
 from bimpe_mcp._sockets import base_url, listen
 
-from .app import create_app
-from .faults import ConnectionDropped, Faults
-from .store import SandboxStore
+from ._app import create_app
+from ._faults import ConnectionDropped, Faults
+from ._store import SandboxStore
 
 
 class _HideDroppedConnections(logging.Filter):

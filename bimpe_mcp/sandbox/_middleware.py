@@ -11,8 +11,8 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .records import rate_headers
-from .store import DEFAULT_RATE_LIMIT, RATE_WINDOW_S
+from ._records import rate_headers
+from ._store import DEFAULT_RATE_LIMIT, RATE_WINDOW_S
 
 ALLOW_HEADERS = "Authorization, X-Api-Key, Content-Type, Idempotency-Key, X-Request-Id, Last-Event-ID"
 EXPOSE_HEADERS = (

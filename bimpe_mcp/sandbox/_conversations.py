@@ -1,6 +1,6 @@
 """Conversation rules: messages, AI pause, test-channel auto-replies and stream tickets.
 
-Mixed into `SandboxStore`. Every appended message is published to live streams.
+Every appended message is published to live streams.
 """
 
 from __future__ import annotations
@@ -10,36 +10,30 @@ import secrets
 import time
 from typing import Any
 
-from .errors import SandboxError, not_found
-from .records import iso, parse_iso, public
-from .validation import Fields
+from ._errors import SandboxError, not_found
+from ._records import Rules, iso, parse_iso, public
+from ._validation import Fields
 
 CHANNEL_TYPES = ("whatsapp", "webchat", "telephony")
 CHANNEL_FILTERS = (*CHANNEL_TYPES, *(f"test_{c}" for c in CHANNEL_TYPES))
 TICKET_TTL_S = 60
-_MESSAGE_FIELDS = ("id", "conversation_id", "role", "message", "message_type", "created_at", "attachments")
 
 
-class ConversationRules:
+class ConversationRules(Rules):
     """Find-or-create conversations, append messages, pause the AI, issue stream tickets."""
 
-    conversations: dict[str, dict[str, Any]]
-    messages: dict[str, list[dict[str, Any]]]
-    tickets: dict[str, dict[str, Any]]
-    reply_delay: float
-
     def _conversation(self, team_id: str, agent_id: str, conversation_id: str) -> dict[str, Any]:
-        self.agent(team_id, agent_id)  # type: ignore[attr-defined]
-        conv = self.conversations.get(conversation_id)
+        self.store.agent(team_id, agent_id)
+        conv = self.store.conversations.get(conversation_id)
         if conv is None or conv["_agent"] != agent_id:
             raise not_found("Conversation")
         return conv
 
     def list_conversations(self, team_id: str, agent_id: str, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        self.agent(team_id, agent_id)  # type: ignore[attr-defined]
+        self.store.agent(team_id, agent_id)
         out = []
         channel = filters.get("channel")
-        for conv in self.conversations.values():
+        for conv in self.store.conversations.values():
             if conv["_agent"] != agent_id:
                 continue
             if channel and (conv["channel_type"], conv["is_test_channel"]) != (
@@ -90,18 +84,17 @@ class ConversationRules:
     def _find_or_create(
         self, team_id: str, agent_id: str, channel_type: str, user_id: str, username: str | None, is_test: bool
     ) -> dict[str, Any]:
-        self.agent(team_id, agent_id)  # type: ignore[attr-defined]
+        self.store.agent(team_id, agent_id)
         key = (channel_type, user_id, is_test)
-        for conv in self.conversations.values():
+        for conv in self.store.conversations.values():
             if conv["_agent"] == agent_id and conv["_key"] == key:
                 return conv
         channel = next(
-            (c for c in self.channels.values() if c["_agent"] == agent_id and c["type"] == channel_type),  # type: ignore[attr-defined]
-            None,
+            (c for c in self.store.channels.values() if c["_agent"] == agent_id and c["type"] == channel_type), None
         )
         now = iso()
         conv = {
-            "id": self.new_id("conv"),  # type: ignore[attr-defined]
+            "id": self.store.new_id("conv"),
             "channel_type": channel_type,
             "channel_id": channel["id"] if channel else None,
             "channel_user_id": user_id,
@@ -117,8 +110,8 @@ class ConversationRules:
             "_agent": agent_id,
             "_key": key,
         }
-        self.conversations[conv["id"]] = conv
-        self.messages[conv["id"]] = []
+        self.store.conversations[conv["id"]] = conv
+        self.store.messages[conv["id"]] = []
         return conv
 
     def send_message(self, team_id: str, agent_id: str, conversation_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +123,7 @@ class ConversationRules:
         """Store, publish and (for a test-channel user message with the AI on) schedule the reply."""
         now = iso()
         message = {
-            "id": self.next_message_id(),  # type: ignore[attr-defined]
+            "id": self.store.next_message_id(),
             "conversation_id": conv["id"],
             "role": role,
             "message": text,
@@ -138,25 +131,25 @@ class ConversationRules:
             "created_at": now,
             "attachments": [],
         }
-        self.messages[conv["id"]].append(message)
+        self.store.messages[conv["id"]].append(message)
         conv.update(last_message_at=now, last_message_preview=text[:100], updated_at=now)
         if role == "user" and conv["is_ai_chat_paused"]:
             conv["needs_attention"] = True
-        self.publish(conv["id"], message)  # type: ignore[attr-defined]
+        self.store.publish(conv["id"], message)
         if role == "user" and conv["is_test_channel"] and not conv["is_ai_chat_paused"]:
-            self.spawn(self._auto_reply(conv, text))  # type: ignore[attr-defined]
+            self.store.spawn(self._auto_reply(conv, text))
         return dict(message)
 
     async def _auto_reply(self, conv: dict[str, Any], text: str) -> None:
-        await asyncio.sleep(self.reply_delay)
-        agent = self.agents.get(conv["_agent"])  # type: ignore[attr-defined]
-        if agent is None or conv["is_ai_chat_paused"] or conv["id"] not in self.conversations:
+        await asyncio.sleep(self.store.reply_delay)
+        agent = self.store.agents.get(conv["_agent"])
+        if agent is None or conv["is_ai_chat_paused"] or conv["id"] not in self.store.conversations:
             return
         self.append_message(conv, "assistant", f'Hi, this is {agent["name"]}. You said: "{text}"')
 
     def list_messages(self, team_id: str, agent_id: str, conversation_id: str) -> list[dict[str, Any]]:
         self._conversation(team_id, agent_id, conversation_id)
-        return [dict(m) for m in self.messages[conversation_id]]
+        return [dict(m) for m in self.store.messages[conversation_id]]
 
     def get_message(self, team_id: str, agent_id: str, conversation_id: str, message_id: str) -> dict[str, Any]:
         for message in self.list_messages(team_id, agent_id, conversation_id):
@@ -166,7 +159,7 @@ class ConversationRules:
 
     def messages_after(self, conversation_id: str, after: str | None) -> list[dict[str, Any]]:
         """Messages strictly after `after` (a message id, or an ISO time), in order."""
-        items = self.messages.get(conversation_id, [])
+        items = self.store.messages.get(conversation_id, [])
         if not after:
             return []
         if after.startswith("msg_"):
@@ -193,7 +186,7 @@ class ConversationRules:
     def issue_ticket(self, team_id: str, agent_id: str, conversation_id: str, api_key: str) -> dict[str, Any]:
         self._conversation(team_id, agent_id, conversation_id)
         ticket = f"tkt_{secrets.token_urlsafe(24)}"
-        self.tickets[ticket] = {
+        self.store.tickets[ticket] = {
             "agent_id": agent_id,
             "conversation_id": conversation_id,
             "api_key": api_key,
@@ -204,7 +197,7 @@ class ConversationRules:
 
     def redeem_ticket(self, ticket: str | None, agent_id: str, conversation_id: str) -> str:
         """Consume a single-use ticket for this conversation; returns the API key it was issued to."""
-        record = self.tickets.get(ticket or "")
+        record = self.store.tickets.get(ticket or "")
         if record is None or (record["agent_id"], record["conversation_id"]) != (agent_id, conversation_id):
             raise SandboxError("unauthorized", "A valid stream ticket is required.")
         if record["used"]:
@@ -212,4 +205,5 @@ class ConversationRules:
         if time.time() > record["expires_at"]:
             raise SandboxError("unauthorized", "This stream ticket has expired.")
         record["used"] = True
-        return record["api_key"]
+        api_key: str = record["api_key"]
+        return api_key

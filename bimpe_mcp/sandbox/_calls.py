@@ -5,36 +5,32 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .errors import SandboxError, not_found
-from .records import iso
-from .validation import Fields
+from ._errors import SandboxError, not_found
+from ._records import Rules, iso
+from ._validation import Fields
 
 CALL_STATUSES = ("queued", "ringing", "answered", "ended", "busy", "failed", "cancelled")
 _LIFECYCLE = ("queued", "ringing", "answered", "ended")
 _E164 = r"\+[1-9]\d{7,14}"
 
 
-class CallRules:
+class CallRules(Rules):
     """Place calls and render them; status advances one step per `call_step` seconds since creation."""
-
-    calls: dict[str, dict[str, Any]]
-    phone_numbers: dict[str, dict[str, Any]]
-    call_step: float
 
     def make_call(self, team_id: str, agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
         f = Fields(body)
         destination = f.text("destination", required=True, pattern=_E164, pattern_msg="must be an E.164 phone number")
         is_test = f.flag("is_test_call", required=True)
         f.check()
-        agent = self.agent(team_id, agent_id)  # type: ignore[attr-defined]
-        number = next((n for n in self.phone_numbers.values() if n["agent_id"] == agent_id), None)
+        agent = self.store.agent(team_id, agent_id)
+        number = next((n for n in self.store.phone_numbers.values() if n["agent_id"] == agent_id), None)
         if not is_test and number is None:
             raise SandboxError(
                 "channel_not_configured", "Agent has no phone number assigned. Assign one before placing calls."
             )
         busy = destination.endswith("0000")
         call = {
-            "id": self.new_id("call"),  # type: ignore[attr-defined]
+            "id": self.store.new_id("call"),
             "source": number["e164"] if number else None,
             "destination": destination,
             "direction": "outbound",
@@ -43,13 +39,13 @@ class CallRules:
             "_created": time.time(),
             "_busy": busy,
         }
-        self.calls[call["id"]] = call
+        self.store.calls[call["id"]] = call
         if busy:
             return {"status": "busy", "call_id": call["id"], "detail": "The destination is busy."}
         return {"status": "initiated", "call_id": call["id"], "detail": "Call queued."}
 
     def _call_view(self, call: dict[str, Any], *, detail: bool) -> dict[str, Any]:
-        created, step = call["_created"], self.call_step
+        created, step = call["_created"], self.store.call_step
         elapsed_steps = int((time.time() - created) / step) if step > 0 else len(_LIFECYCLE)
         if call["_busy"]:
             status = "busy" if elapsed_steps >= 1 else "queued"
@@ -78,7 +74,7 @@ class CallRules:
         return view
 
     def _transcript(self, call: dict[str, Any], start: float) -> list[dict[str, Any]]:
-        agent = self.agents.get(call["_agent"]) or {"name": "the agent"}  # type: ignore[attr-defined]
+        agent = self.store.agents.get(call["_agent"]) or {"name": "the agent"}
         lines = (
             ("assistant", f"Hello, this is {agent['name']}. How can I help you today?"),
             ("user", "Hi, I just wanted to check your opening hours."),
@@ -99,8 +95,8 @@ class CallRules:
     def list_calls(
         self, team_id: str, agent_id: str, is_test_call: bool | None, status: str | None
     ) -> list[dict[str, Any]]:
-        self.agent(team_id, agent_id)  # type: ignore[attr-defined]
-        views = [self._call_view(c, detail=False) for c in self.calls.values() if c["_agent"] == agent_id]
+        self.store.agent(team_id, agent_id)
+        views = [self._call_view(c, detail=False) for c in self.store.calls.values() if c["_agent"] == agent_id]
         return [
             v
             for v in views
@@ -108,8 +104,8 @@ class CallRules:
         ]
 
     def get_call(self, team_id: str, agent_id: str, call_id: str) -> dict[str, Any]:
-        self.agent(team_id, agent_id)  # type: ignore[attr-defined]
-        call = self.calls.get(call_id)
+        self.store.agent(team_id, agent_id)
+        call = self.store.calls.get(call_id)
         if call is None or call["_agent"] != agent_id:
             raise not_found("Call")
         return self._call_view(call, detail=True)

@@ -1,6 +1,6 @@
 """Integration rules (bimpeai, custom_api, mcp_server, pipedream), tools and the agent's action view.
 
-Mixed into `SandboxStore`; secrets live under `_secrets` and are never rendered.
+Secrets live under `_secrets` and are never rendered.
 """
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .catalog import CONNECTORS, FAMILY_CONFIG_FIELDS, PLANS, looks_unreachable, mcp_tools_for
-from .errors import SandboxError, not_found
-from .validation import Fields
+from ._catalog import CONNECTORS, FAMILY_CONFIG_FIELDS, PLANS, looks_unreachable, mcp_tools_for
+from ._errors import SandboxError, not_found
+from ._records import Rules
+from ._validation import Fields
 
 AUTH_TYPES = ("none", "bearer", "basic", "api_key", "custom")
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
@@ -26,18 +27,14 @@ def snake_case(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "action"
 
 
-class IntegrationRules:
+class IntegrationRules(Rules):
     """Configure, list and disconnect connectors; tools and actions hang off them."""
-
-    integrations: dict[str, dict[str, Any]]
-    tools: dict[str, dict[str, Any]]
-    teams: dict[str, dict[str, Any]]
 
     # ---- shared -----------------------------------------------------------------------------------
 
     def _family(self, team_id: str, agent_id: str, family: str) -> list[dict[str, Any]]:
-        self.agent(team_id, agent_id)  # type: ignore[attr-defined]
-        return [i for i in self.integrations.values() if i["_agent"] == agent_id and i["_family"] == family]
+        self.store.agent(team_id, agent_id)
+        return [i for i in self.store.integrations.values() if i["_agent"] == agent_id and i["_family"] == family]
 
     def _integration(self, team_id: str, agent_id: str, family: str, integration_id: str) -> dict[str, Any]:
         for item in self._family(team_id, agent_id, family):
@@ -46,43 +43,43 @@ class IntegrationRules:
         raise not_found("Integration")
 
     def _check_limit(self, team_id: str, agent_id: str) -> None:
-        used = sum(1 for i in self.integrations.values() if i["_agent"] == agent_id)
-        if used >= PLANS[self.teams[team_id]["plan"]]["integrations"]:
+        used = sum(1 for i in self.store.integrations.values() if i["_agent"] == agent_id)
+        if used >= PLANS[self.store.teams[team_id]["plan"]]["integrations"]:
             raise SandboxError(
                 "integration_limit_reached",
                 "Integration limit reached for your plan. Please upgrade to add more integrations.",
             )
 
     def _require_workflow(self, team_id: str, agent_id: str) -> None:
-        if self.agent(team_id, agent_id)["workflow_id"] is None:  # type: ignore[attr-defined]
+        if self.store.agent(team_id, agent_id)["workflow_id"] is None:
             raise SandboxError("workflow_required", _NO_WORKFLOW)
 
     def _new_integration(self, team_id: str, agent_id: str, family: str, **fields: Any) -> dict[str, Any]:
         self._check_limit(team_id, agent_id)
-        record = {"id": self.new_id("int"), "_agent": agent_id, "_family": family, "_secrets": {}, **fields}  # type: ignore[attr-defined]
-        self.integrations[record["id"]] = record
+        record = {"id": self.store.new_id("int"), "_agent": agent_id, "_family": family, "_secrets": {}, **fields}
+        self.store.integrations[record["id"]] = record
         return record
 
     def disconnect(self, team_id: str, agent_id: str, family: str, integration_id: str) -> None:
         self._integration(team_id, agent_id, family, integration_id)
-        del self.integrations[integration_id]
-        for tool_id in [t["id"] for t in self.tools.values() if t["_integration"] == integration_id]:
-            del self.tools[tool_id]
+        del self.store.integrations[integration_id]
+        for tool_id in [t["id"] for t in self.store.tools.values() if t["_integration"] == integration_id]:
+            del self.store.tools[tool_id]
 
     def _add_tool(self, integration: dict[str, Any], prefix: str, **fields: Any) -> dict[str, Any]:
         tool = {
-            "id": self.new_id(prefix),  # type: ignore[attr-defined]
+            "id": self.store.new_id(prefix),
             "description": None,
             "is_enabled": True,
             "require_human_approval": False,
             "_integration": integration["id"],
             **fields,
         }
-        self.tools[tool["id"]] = tool
+        self.store.tools[tool["id"]] = tool
         return tool
 
     def _tools_of(self, integration_id: str) -> list[dict[str, Any]]:
-        return [t for t in self.tools.values() if t["_integration"] == integration_id]
+        return [t for t in self.store.tools.values() if t["_integration"] == integration_id]
 
     @staticmethod
     def _tool_view(tool: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +115,7 @@ class IntegrationRules:
         elif kind == "bumpa":
             creds = {"token": f.text("token", required=True)}
         f.check()
-        self.agent(team_id, agent_id)  # type: ignore[attr-defined]
+        self.store.agent(team_id, agent_id)
         connector = CONNECTORS[kind]
         if kind in ("stripe", "paystack") and not all(re.fullmatch(_KEY_PATTERNS[k], v) for k, v in creds.items()):
             raise SandboxError("integration_connection_failed", f"Invalid {connector.name} API keys")
@@ -215,10 +212,10 @@ class IntegrationRules:
 
     def delete_custom_tool(self, team_id: str, agent_id: str, integration_id: str, tool_id: str) -> None:
         self._integration(team_id, agent_id, "custom_api", integration_id)
-        tool = self.tools.get(tool_id)
+        tool = self.store.tools.get(tool_id)
         if tool is None or tool["_integration"] != integration_id:
             raise not_found("Tool")
-        del self.tools[tool_id]
+        del self.store.tools[tool_id]
 
     # ---- mcp_server -------------------------------------------------------------------------------
 
@@ -311,9 +308,9 @@ class IntegrationRules:
     # ---- read-only views --------------------------------------------------------------------------
 
     def agent_integrations(self, team_id: str, agent_id: str) -> list[dict[str, Any]]:
-        self.agent(team_id, agent_id)  # type: ignore[attr-defined]
+        self.store.agent(team_id, agent_id)
         out = []
-        for item in self.integrations.values():
+        for item in self.store.integrations.values():
             if item["_agent"] != agent_id:
                 continue
             family = item["_family"]
@@ -345,9 +342,9 @@ class IntegrationRules:
         return out
 
     def list_actions(self, team_id: str, agent_id: str) -> list[dict[str, Any]]:
-        self.agent(team_id, agent_id)  # type: ignore[attr-defined]
+        self.store.agent(team_id, agent_id)
         out = []
-        for item in self.integrations.values():
+        for item in self.store.integrations.values():
             if item["_agent"] != agent_id:
                 continue
             for tool in self._tools_of(item["id"]):
@@ -379,7 +376,7 @@ class IntegrationRules:
             raise SandboxError("not_found", f"Actions not found: {', '.join(unknown)}")
         updated = 0
         for action_id in dict.fromkeys(ids):
-            tool = self.tools[action_id]
+            tool = self.store.tools[action_id]
             if tool["is_enabled"] != enabled:
                 tool["is_enabled"] = enabled
                 updated += 1

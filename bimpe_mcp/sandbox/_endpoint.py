@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .errors import SandboxError
-from .listing import search_sort_page
-from .records import rate_headers
-from .store import SandboxStore
-from .validation import list_query
+from ._errors import SandboxError
+from ._listing import search_sort_page
+from ._records import rate_headers
+from ._store import SandboxStore
+from ._validation import list_query
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600
 _WRITES = ("POST", "PATCH", "DELETE")
@@ -34,7 +33,10 @@ class Ok:
 
 
 @dataclass
-class Ctx:
+class RouteContext:
+    """What a console handler sees of its request: the store, the caller's team and key, path and query
+    parameters, and the JSON body (already authenticated, rate-limited and scope-checked)."""
+
     store: SandboxStore
     team: str
     api_key: str
@@ -46,15 +48,15 @@ class Ctx:
     def agent(self) -> str:
         return self.params["agent_id"]
 
-    def page(self, items: list[dict[str, Any]], *search_fields: str, message: str = "Success") -> Ok:
+    def page(self, items: list[dict[str, Any]], *search_fields: str) -> Ok:
         page, limit, search, sort = list_query(self.query)
         data, meta = search_sort_page(
             items, page=page, limit=limit, search=search, sort=sort, search_fields=search_fields
         )
-        return Ok(data, message=message, meta=meta)
+        return Ok(data, meta=meta)
 
 
-Handler = Callable[[Ctx], Any]
+Handler = Callable[[RouteContext], Any]
 
 
 def api_key_of(request: Request) -> str | None:
@@ -64,8 +66,14 @@ def api_key_of(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def endpoint(handler: Handler, scope: str, count: str | None = None, status: int = 200) -> Callable[[Request], Any]:
-    """Wrap `handler` in the Console's request pipeline; `count` names the write counter it bumps."""
+def endpoint(
+    handler: Handler, scope: str, count: str | None = None, status: int = 200, message: str = "Success"
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap `handler` in the Console's request pipeline; `count` names the write counter it bumps.
+
+    A handler answers with data, which the envelope carries with `message` and `status`, or with an
+    `Ok` that says all of it (a page of a list).
+    """
 
     async def run(request: Request) -> Response:
         store: SandboxStore = request.app.state.store
@@ -76,7 +84,7 @@ def endpoint(handler: Handler, scope: str, count: str | None = None, status: int
         if scope not in key["scopes"]:
             raise SandboxError("insufficient_scope", f"This API key is missing the required scope: {scope}.")
         body = await _json_body(request) if request.method in ("POST", "PATCH", "PUT") else {}
-        ctx = Ctx(store, key["team_id"], api_key, dict(request.path_params), dict(request.query_params), body)
+        ctx = RouteContext(store, key["team_id"], api_key, dict(request.path_params), dict(request.query_params), body)
         idem = request.headers.get("idempotency-key") if request.method in _WRITES else None
         record_key = fingerprint = None
         if idem is not None:
@@ -94,9 +102,7 @@ def endpoint(handler: Handler, scope: str, count: str | None = None, status: int
                     )
                 return JSONResponse(record["body"], record["status"], headers={"Idempotent-Replayed": "true"})
         result = handler(ctx)
-        if inspect.isawaitable(result):
-            result = await result
-        ok = result if isinstance(result, Ok) else Ok(result, status=status)
+        ok = result if isinstance(result, Ok) else Ok(result, message=message, status=status)
         payload: dict[str, Any] = {"message": ok.message, "data": ok.data}
         if ok.meta is not None:
             payload["meta"] = ok.meta
