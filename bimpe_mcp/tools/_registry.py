@@ -35,7 +35,7 @@ from bimpe_mcp.console import (
     InvalidApiKeyError,
     InvalidIdError,
 )
-from bimpe_mcp.console._models import secret_values
+from bimpe_mcp.console import models
 from bimpe_mcp.tools._confirmation import confirmation_refusal, confirmation_resolver
 from bimpe_mcp.tools._contract import describe_console_error, describe_invalid, error_result, success_result
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
@@ -143,9 +143,9 @@ class ToolFactory:
                     return self._finish(spec, outcome, started)
                 checked = (spec.name, outcome)
             params = checked[1]
-            redactor = Redactor(secret_values(params))
+            redactor = Redactor(models.secret_values(params))
             if spec.confirm and (refusal := confirmation_refusal(spec, confirmation)):
-                return self._finish(spec, error_result(refusal), started)
+                return self._finish(spec, error_result(refusal), started, outcome="needs_confirmation")
             api_key = backend.api_key_for(ctx)
             if api_key is None:
                 text = (
@@ -217,10 +217,17 @@ class ToolFactory:
         )
 
     def _finish(
-        self, spec: ToolSpec, result: CallToolResult, started: float, request_ids: Sequence[str] = ()
+        self,
+        spec: ToolSpec,
+        result: CallToolResult,
+        started: float,
+        request_ids: Sequence[str] = (),
+        *,
+        outcome: str | None = None,
     ) -> CallToolResult:
+        """Count and log the call; `outcome` defaults to ok or error, as the result says."""
         elapsed = time.monotonic() - started
-        outcome = "error" if result.is_error else "ok"
+        outcome = outcome or ("error" if result.is_error else "ok")
         self.backend.metrics.record_tool(spec.name, outcome, elapsed)
         logger.info(
             "tool %s %s in %.0fms (console requests: %s)",
@@ -228,6 +235,12 @@ class ToolFactory:
             outcome,
             elapsed * 1000,
             ", ".join(request_ids) or "none",
+            extra={
+                "tool": spec.name,
+                "outcome": outcome,
+                "duration_ms": round(elapsed * 1000),
+                "console_request_ids": list(request_ids),
+            },
         )
         return result
 
