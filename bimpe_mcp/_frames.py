@@ -31,12 +31,13 @@ if TYPE_CHECKING:
     from mcp.shared._stream_protocols import WriteStream
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MAX_FRAME_BYTES", "FrameGuard", "refusal", "serve_stdio"]
+__all__ = ["MAX_FRAME_BYTES", "FrameGuard", "refusal", "send_error", "serve_stdio", "too_large"]
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 """The largest stdio line or HTTP body we read. 4 MiB is the SDK's own HTTP body limit: tool
 arguments here are ids, names and prompts, far smaller, and a bound keeps one line from
-holding the server's memory (an unbounded reader let a 20 MB line reach a tool)."""
+holding the server's memory (an unbounded reader let a 20 MB line reach a tool). Over HTTP the
+bound is the `--max-body-bytes` setting, whose default this is."""
 
 _DISCARD_CHUNK_BYTES = 64 * 1024
 
@@ -89,8 +90,9 @@ def _error(request_id: str | int | None, code: int, message: str) -> JSONRPCErro
     return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message))
 
 
-def _too_large() -> JSONRPCError:
-    return _error(None, PARSE_ERROR, f"Parse error: the message is larger than {MAX_FRAME_BYTES} bytes")
+def too_large(limit: int = MAX_FRAME_BYTES) -> JSONRPCError:
+    """The error that answers a message larger than `limit` bytes."""
+    return _error(None, PARSE_ERROR, f"Parse error: the message is larger than {limit} bytes")
 
 
 async def serve_stdio(mcp: MCPServer) -> None:
@@ -138,7 +140,7 @@ async def _valid_lines(wire: BinaryIO, refusals: ObjectSendStream[JSONRPCError])
         while line := await anyio.to_thread.run_sync(wire.readline, MAX_FRAME_BYTES + 1):
             if len(line) > MAX_FRAME_BYTES and not line.endswith(b"\n"):
                 await anyio.to_thread.run_sync(_discard_rest_of_line, wire)
-                error: JSONRPCError | None = _too_large()
+                error: JSONRPCError | None = too_large()
             elif line.isspace():
                 continue  # a blank line is no frame
             else:
@@ -162,43 +164,46 @@ async def _answer(refusals: ObjectReceiveStream[JSONRPCError], write_stream: Wri
 
 
 class FrameGuard:
-    """ASGI middleware that answers a malformed or oversized JSON POST to the MCP path itself.
+    """ASGI middleware that answers a malformed or oversized POST to the MCP path itself.
 
-    It reads the body once, bounded by MAX_FRAME_BYTES, and replies 400 (or 413) with the
-    JSON-RPC error; a valid body is replayed to the app unchanged.
+    It reads the body once, bounded by `max_bytes`, and replies 413 with the JSON-RPC error
+    to a larger one, and 400 to a malformed JSON one; a valid body is replayed to the app
+    unchanged (a body not declared JSON too: the SDK answers it 415).
     """
 
-    def __init__(self, app: ASGIApp, *, path: str) -> None:
+    def __init__(self, app: ASGIApp, *, path: str, max_bytes: int = MAX_FRAME_BYTES) -> None:
         self.app = app
         self.path = path
+        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers", ()))
-        if not (
-            scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path and _is_json(headers)
-        ):
+        if not (scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path):
             await self.app(scope, receive, send)
             return
+        headers = dict(scope.get("headers", ()))
         declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > MAX_FRAME_BYTES:
-            await _send_error(send, 413, _too_large())
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await send_error(send, 413, too_large(self.max_bytes))
             return
         body = bytearray()
         more_body = True
-        while more_body and len(body) <= MAX_FRAME_BYTES:
+        while more_body and len(body) <= self.max_bytes:
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client left: nobody to answer
             body += message.get("body", b"")
             more_body = message.get("more_body", False)
-        if len(body) > MAX_FRAME_BYTES:
-            await _send_error(send, 413, _too_large())
+        if len(body) > self.max_bytes:
+            await send_error(send, 413, too_large(self.max_bytes))
             return
         frame = bytes(body)
+        if not _is_json(headers):
+            await self.app(scope, _replay(frame, receive), send)
+            return
         error = refusal(frame)
         if error is not None:
             logger.info("answered a malformed message with %s: %s", error.error.code, error.error.message)
-            await _send_error(send, 400, error)
+            await send_error(send, 400, error)
             return
         await self.app(scope, _replay(frame, receive), send)
 
@@ -219,7 +224,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _send_error(send: Send, status: int, error: JSONRPCError) -> None:
+async def send_error(send: Send, status: int, error: JSONRPCError) -> None:
+    """Answer with `error` as the JSON body, with HTTP `status`."""
     payload = error.model_dump_json(by_alias=True, exclude_unset=True).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})

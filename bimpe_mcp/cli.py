@@ -10,10 +10,15 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bimpe_mcp import __version__
 from bimpe_mcp.settings import SETTINGS_TABLE, Settings, SettingsError, add_flags
+
+if TYPE_CHECKING:
+    import socket
+
+    from bimpe_mcp.server import BimpeServer
 
 __all__ = ["EXIT_OK", "EXIT_TOOL_FAILED", "EXIT_USAGE", "build_parser", "main", "settings_from_args"]
 
@@ -138,22 +143,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_args(args)
     except SettingsError as error:
         return _fail(str(error))
+    if problem := _start_up_refusal(settings, command):
+        return _fail(problem)
     if command == "tools":
         return _writing_stdout(lambda: _list_tools(settings, output=args.output))
     # A shared HTTP service may run keyless: each request then brings its team's key (see http.py).
     shared_http = command == "serve" and settings.transport == "http"
     if not settings.sandbox and not settings.api_key and not shared_http:
         return _fail("BIMPE_API_KEY is not set: export your team key (sk_…), or pass --sandbox to try the demo data.")
+    if shared_http:
+        from bimpe_mcp._auth import startup_problem
+
+        # No open proxy: a caller the server did not check must never act with the server's key.
+        if problem := startup_problem(settings):
+            return _fail(problem)
     from bimpe_mcp.logs import configure_logging
 
     quiet = command == "call" and args.log_level is None and "BIMPE_LOG_LEVEL" not in os.environ
     level = "WARNING" if quiet else settings.log_level
-    configure_logging(level, json_lines=settings.log_json, secrets=[settings.api_key or ""])
+    configure_logging(level, json_lines=settings.log_json, secrets=[settings.api_key or "", *settings.gateway_tokens])
     if command == "call":
         return _writing_stdout(lambda: _call(settings, args.tool, args.args))
     if settings.transport == "stdio" and sys.stdin.isatty():
         print(_STDIO_IN_A_TERMINAL, file=sys.stderr, flush=True)
     return _serve(settings)
+
+
+def _start_up_refusal(settings: Settings, command: str) -> str | None:
+    """What start-up refuses in settings that parse, in one line naming the setting: a tool name the
+    catalog does not have, or an HTTP server reachable off loopback without `--allowed-hosts`."""
+    if settings.tools or settings.exclude_tools:
+        from bimpe_mcp.tools import ALL_TOOLS
+
+        known = {spec.name for spec in ALL_TOOLS}
+        for label, names in (
+            ("--tools / BIMPE_TOOLS", settings.tools),
+            ("--exclude-tools / BIMPE_EXCLUDE_TOOLS", settings.exclude_tools),
+        ):
+            if unknown := [name for name in names if name not in known]:
+                return f"{label}: unknown tool {unknown[0]!r}; `bimpe-mcp tools` lists them"
+    if command == "serve" and settings.transport == "http":
+        from bimpe_mcp._netsec import bind_refusal
+
+        return bind_refusal(settings)
+    return None
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -170,13 +203,19 @@ def _sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _with_backend(settings: Settings) -> tuple[Settings, Any]:
-    """Start the in-process sandbox when asked for, and point the settings at it."""
+def _with_backend(settings: Settings, *, announce_key: bool = False) -> tuple[Settings, Any]:
+    """Start the in-process sandbox when asked for, and point the settings at it.
+
+    `announce_key`: print the sandbox team's key on stderr, for HTTP clients to send (a pass-through
+    server checks every key a client sends against the sandbox, which knows only its own).
+    """
     if not settings.sandbox:
         return settings, None
     from bimpe_mcp.sandbox import SandboxStore, start_in_thread
 
     sandbox = start_in_thread(SandboxStore(seed=settings.sandbox_seed))
+    if announce_key:
+        print(f"bimpe-mcp: sandbox key for HTTP clients: {sandbox.store.demo_api_key}", file=sys.stderr, flush=True)
     return settings.with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key), sandbox
 
 
@@ -185,7 +224,7 @@ def _serve(settings: Settings) -> int:
 
     from bimpe_mcp.server import build_server
 
-    listening = None
+    listening = metrics_listening = None
     if settings.transport == "http":
         from bimpe_mcp._sockets import ListenError, listen
 
@@ -193,7 +232,13 @@ def _serve(settings: Settings) -> int:
             listening = listen(settings.host, settings.port)
         except ListenError as error:
             return _fail(f"{error}; set another --port / BIMPE_PORT (0 picks a free one) or --host / BIMPE_HOST")
-    settings, sandbox = _with_backend(settings)
+        if settings.metrics_port is not None:
+            try:
+                metrics_listening = listen(settings.host, settings.metrics_port)
+            except ListenError as error:
+                listening.close()
+                return _fail(f"{error}; set another --metrics-port / BIMPE_METRICS_PORT")
+    settings, sandbox = _with_backend(settings, announce_key=settings.transport == "http")
     server = build_server(settings)
     try:
         if listening is None:
@@ -208,26 +253,55 @@ def _serve(settings: Settings) -> int:
 
             anyio.run(stdio)
         else:
-            import logging
-
-            import uvicorn
-
-            from bimpe_mcp._sockets import base_url
-            from bimpe_mcp.http import create_app
-
-            app = create_app(server, settings)
-            logging.getLogger("bimpe_mcp").info(
-                "serving MCP on %s/mcp%s", base_url(listening, settings.host), " (stateless)" * settings.stateless
-            )
-            uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[listening])
+            _serve_http(server, settings, listening, metrics_listening)
     except KeyboardInterrupt:
         pass
     finally:
-        if listening is not None:
-            listening.close()
+        for sock in (listening, metrics_listening):
+            if sock is not None:
+                sock.close()
         if sandbox is not None:
             sandbox.stop()
     return EXIT_OK
+
+
+def _serve_http(
+    server: BimpeServer, settings: Settings, listening: socket.socket, metrics_listening: socket.socket | None
+) -> None:
+    """Serve until SIGTERM or Ctrl-C, then drain: no new connections or MCP requests, up to
+    `settings.shutdown_grace` seconds for those in flight; the process then exits 0."""
+    import logging
+    import signal
+    import threading
+
+    import uvicorn
+
+    from bimpe_mcp._operations import Drain, DrainingServer, metrics_app
+    from bimpe_mcp._sockets import base_url
+    from bimpe_mcp.http import create_app
+
+    log = logging.getLogger("bimpe_mcp")
+    drain = Drain(server.backend.metrics, settings.shutdown_grace)
+    # Once drained, uvicorn closes what is left: the GET streams end within a second (see _operations.py).
+    config = uvicorn.Config(
+        create_app(server, settings, drain=drain), log_level="warning", access_log=False, timeout_graceful_shutdown=2
+    )
+    service = DrainingServer(config, drain)
+    scrapes = None
+    if metrics_listening is not None:
+        scraping = uvicorn.Config(metrics_app(server.backend.metrics), log_level="warning", access_log=False)
+        scrapes = uvicorn.Server(scraping)
+        # On its own thread, so its event loop leaves the signals to the MCP server's.
+        threading.Thread(target=scrapes.run, kwargs={"sockets": [metrics_listening]}, daemon=True).start()
+        log.info("serving metrics on %s/metrics", base_url(metrics_listening, settings.host))
+    log.info("serving MCP on %s/mcp%s", base_url(listening, settings.host), " (stateless)" * settings.stateless)
+    # uvicorn raises the signal it stopped on again once it is done: SIGTERM then ends the process as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        service.run(sockets=[listening])
+    finally:
+        if scrapes is not None:
+            scrapes.should_exit = True
 
 
 def _call(settings: Settings, tool: str, raw_arguments: str) -> int:

@@ -1,102 +1,86 @@
-"""The streamable HTTP service: `/mcp`, `/healthz` and `/metrics`.
+"""The streamable HTTP service: `/mcp`, `/healthz`, `/readyz` and `/metrics`.
 
-Many teams share one deployment: each MCP request carries its team's key in
-`Authorization: Bearer sk_…` (or `X-Bimpe-Api-Key`), and tool calls use that key. A
-server started with BIMPE_API_KEY (or --sandbox) uses its own key for requests without
-one. Behind a load balancer, run replicas `--stateless` with a shared BIMPE_STATE_KEY so
-any replica can finish a confirmation another one started.
+Many teams share one deployment. Who may call `/mcp`, and with which Console key, is
+`_auth.CredentialGate`'s: in pass-through mode each request carries its team's key
+(`Authorization: Bearer sk_…` or `X-Bimpe-Api-Key`) and tool calls use that key; in gateway
+mode callers present a gateway token or JWT and tool calls use the server's BIMPE_API_KEY.
+Only on loopback does a keyless pass-through request fall back to the server's key. Behind a
+load balancer, run replicas `--stateless` with a shared BIMPE_STATE_KEY so any replica can
+finish a confirmation another one started.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from mcp.server.mcpserver import Context
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bimpe_mcp import __version__
+from bimpe_mcp._auth import CredentialGate, protected_resource_routes, request_api_key
 from bimpe_mcp._frames import FrameGuard
+from bimpe_mcp._narrowing import ReadNarrowing, request_narrowing
+from bimpe_mcp._netsec import network_middleware, transport_security
+from bimpe_mcp._operations import ConsoleReadiness, Drain, DrainGate, metrics_route
 from bimpe_mcp.server import BimpeServer
 from bimpe_mcp.settings import Settings
-from bimpe_mcp.tools import ApiKey
 
 __all__ = ["create_app"]
 
 
-_KEY_STATE = "bimpe_api_key"
+def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None = None) -> Starlette:
+    """The ASGI app for `server`; closing it closes the Console connection pool.
 
-
-def api_key_from_headers(headers: Mapping[str, str]) -> ApiKey | None:
-    """A team key sent as `X-Bimpe-Api-Key` or `Authorization: Bearer` (lower-case header names).
-
-    A header that is present but blank still counts, so it is reported, not replaced by the server's key.
+    `drain`, started by the server on a signal, refuses new MCP requests (see `_operations.py`).
+    With `settings.metrics_port` set, `/metrics` is served on that port only.
     """
-    if "x-bimpe-api-key" in headers:
-        return ApiKey(headers["x-bimpe-api-key"], "the X-Bimpe-Api-Key header")
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return ApiKey(token, "the Authorization header")
-
-
-def request_api_key(ctx: Context[Any, Any]) -> ApiKey | None:
-    """The key `RequireApiKey` found on this call's HTTP request: the tools' key provider."""
-    try:
-        scope = getattr(ctx.request_context.request, "scope", None) or {}
-    except ValueError:  # no request context: not a call over HTTP
-        return None
-    key = scope.get("state", {}).get(_KEY_STATE)
-    return key if isinstance(key, ApiKey) else None
-
-
-class RequireApiKey:
-    """Reads the caller's key once per request (for `request_api_key`), and answers 401 to MCP
-    requests that bring none when the server has no key of its own."""
-
-    def __init__(self, app: ASGIApp, *, server_has_key: bool) -> None:
-        self.app = app
-        self.server_has_key = server_has_key
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/mcp"):
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            key = api_key_from_headers(headers)
-            scope.setdefault("state", {})[_KEY_STATE] = key
-            if key is None and not self.server_has_key:
-                body = {
-                    "error": "api_key_missing",
-                    "message": "Send your BimpeAI team key as 'Authorization: Bearer sk_…' or 'X-Bimpe-Api-Key'.",
-                }
-                response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def create_app(server: BimpeServer, settings: Settings) -> Starlette:
-    """The ASGI app for `server`; closing it closes the Console connection pool."""
+    drain = drain or Drain(server.backend.metrics, settings.shutdown_grace)
     server.backend.key_provider = request_api_key
+    server.backend.narrowing_provider = request_narrowing
     mcp_app = server.mcp.streamable_http_app(
-        streamable_http_path="/mcp", stateless_http=settings.stateless, host=settings.host
+        streamable_http_path="/mcp",
+        stateless_http=settings.stateless,
+        host=settings.host,
+        # A second line behind network_middleware's: the SDK alone checks only on loopback binds.
+        transport_security=transport_security(settings),
+        max_request_body_size=settings.max_body_bytes,
+        session_idle_timeout=settings.session_idle_timeout,
     )
-    # Answers the malformed JSON-RPC bodies the SDK drops or mislabels (see _frames.py).
-    guarded_mcp_app = FrameGuard(mcp_app, path="/mcp")
+    # Answers the malformed JSON-RPC bodies the SDK drops or mislabels (see _frames.py), and reads
+    # the X-MCP-* narrowing headers before the body (see _narrowing.py).
+    guarded_mcp_app = ReadNarrowing(
+        FrameGuard(mcp_app, path="/mcp", max_bytes=settings.max_body_bytes), server_agent_id=settings.agent_id
+    )
+    sessions = server.mcp.session_manager
+    # The SDK keeps its open sessions in a private map and has no count of them to read instead;
+    # tests/e2e/test_operations.py fails if that changes.
+    server.backend.metrics.count_sessions_with(lambda: len(sessions._server_instances))
+    readiness = ConsoleReadiness(server.backend.transport)
+    gate = CredentialGate(
+        guarded_mcp_app,
+        settings,
+        transport=server.backend.transport,
+        server_has_key=bool(server.backend.api_key),
+        # The same private map: which sessions are still open, so a closed one frees its credential's slot.
+        live_sessions=lambda: sessions._server_instances.keys(),
+    )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__, "tools": len(server.tools.tools)})
 
-    async def metrics(request: Request) -> Response:
-        return PlainTextResponse(server.backend.metrics.render(), media_type="text/plain; version=0.0.4")
+    async def readyz(request: Request) -> Response:
+        if drain.started:
+            return JSONResponse({"status": "shutting_down"}, status_code=503)
+        status, body = await readiness.check()
+        return JSONResponse(body, status_code=status)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with server.mcp.session_manager.run():
+        async with sessions.run():
             try:
                 yield
             finally:
@@ -105,10 +89,15 @@ def create_app(server: BimpeServer, settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-            # The key is checked first, so a body is read and parsed only for a caller allowed in.
-            Mount("/", app=RequireApiKey(guarded_mcp_app, server_has_key=bool(server.backend.api_key))),
+            Route("/readyz", readyz, methods=["GET"]),
+            *([metrics_route(server.backend.metrics)] if settings.metrics_port is None else []),
+            *protected_resource_routes(settings),
+            # The credential is checked first, so a body is read and parsed, and a session opened,
+            # only for a caller allowed in.
+            Mount("/", app=gate),
         ],
+        # Outermost: Host, Origin and body size on every route, then CORS (see _netsec.py).
+        middleware=[*network_middleware(settings), Middleware(DrainGate, drain=drain)],
         lifespan=lifespan,
     )
     app.state.server = server

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.exceptions import ResourceError
 
 from bimpe_mcp import __version__
+from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._toolsets import TOOLSETS
 from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
+from bimpe_mcp.logs import serving_mcp_request
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS, Backend, ToolFactory, select_tools
 
@@ -60,16 +63,24 @@ class BimpeServer:
 
 def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> BimpeServer:
     """The MCP server for `settings`. `http_transport` swaps the wire, for tests."""
+    metrics = Metrics()
     console = ConsoleTransport(
         base_url=settings.base_url,
         timeout=settings.timeout,
         retry=RetryPolicy(max_retries=settings.max_retries),
         transport=http_transport,
         user_agent=f"bimpe-mcp/{__version__}",
+        on_response=metrics.record_console_response,
+        on_retry=metrics.record_console_retry,
     )
-    backend = Backend(transport=console, api_key=settings.api_key, agent_id=settings.agent_id)
+    backend = Backend(transport=console, api_key=settings.api_key, agent_id=settings.agent_id, metrics=metrics)
     specs, hidden = select_tools(
-        ALL_TOOLS, toolsets=settings.toolsets, read_only=settings.read_only, agent_id=settings.agent_id
+        ALL_TOOLS,
+        toolsets=settings.toolsets,
+        read_only=settings.read_only,
+        agent_id=settings.agent_id,
+        tools=settings.tools,
+        exclude_tools=settings.exclude_tools,
     )
     factory = ToolFactory(specs, backend, hidden=hidden)
     security = RequestStateSecurity(keys=[settings.state_key]) if settings.state_key else None
@@ -80,13 +91,26 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
         instructions=instructions((spec.name for spec in specs), settings.agent_id),
         website_url="https://bimpe.ai",
         tools=factory.tools,
-        middleware=[factory.check_arguments],
+        middleware=[_observed(metrics), factory.check_arguments, factory.narrow_listing],
         request_state_security=security,
         log_level=settings.log_level,  # type: ignore[arg-type]
     )
     _add_resources(mcp, backend)
     _add_prompts(mcp)
     return BimpeServer(mcp, backend, factory)
+
+
+def _observed(metrics: Metrics) -> ServerMiddleware[Any]:
+    """Middleware: every line logged while serving a request carries its id; tool calls count as in flight."""
+
+    async def observe(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        with serving_mcp_request(ctx.request_id):
+            if ctx.method != "tools/call":
+                return await call_next(ctx)
+            with metrics.tool_in_flight():
+                return await call_next(ctx)
+
+    return observe
 
 
 def _add_resources(mcp: MCPServer, backend: Backend) -> None:
@@ -109,9 +133,11 @@ def _add_resources(mcp: MCPServer, backend: Backend) -> None:
         mime_type="application/json",
     )
     async def agent_resource(agent_id: str, ctx: Context) -> str:
-        if backend.agent_id is not None and agent_id != backend.agent_id:
+        scoped = backend.scope_agent_for(ctx.request_context)
+        if scoped is not None and agent_id != scoped:
+            whose = "server" if backend.agent_id is not None else "request"
             raise ResourceError(
-                f"bimpe://agents/{agent_id} is not available: this server is scoped to agent {backend.agent_id}."
+                f"bimpe://agents/{agent_id} is not available: this {whose} is scoped to agent {scoped}."
             )
         return await read(ctx, lambda client: client.agents.get(agent_id))
 

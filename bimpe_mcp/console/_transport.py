@@ -13,6 +13,7 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -171,7 +172,11 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 
 
 class ConsoleTransport:
-    """The process-wide pool. Cheap to share; pass the API key with each request."""
+    """The process-wide pool. Cheap to share; pass the API key with each request.
+
+    `on_response` hears each answer's status (every attempt) and `on_retry` each retry's reason (a status or
+    a connection error's name): the server counts them without this package knowing how.
+    """
 
     def __init__(
         self,
@@ -181,10 +186,14 @@ class ConsoleTransport:
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = "bimpe-mcp",
+        on_response: Callable[[int], None] | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
+        self.on_response = on_response
+        self.on_retry = on_retry
         self._transport = transport
         self._user_agent = user_agent
         self._http: httpx.AsyncClient | None = None
@@ -208,6 +217,18 @@ class ConsoleTransport:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+    async def ping(self, timeout: float) -> int:
+        """The status of an unauthenticated GET of the base URL: any answer, even 404, means the Console is up."""
+        try:
+            response = await self.http.get(self.base_url, timeout=timeout)
+        except httpx.TimeoutException:
+            raise ConsoleTimeoutError(f"The Console did not answer within {timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            raise ConsoleConnectionError(
+                f"Could not reach the Console at {self.base_url} ({type(exc).__name__})"
+            ) from None
+        return response.status_code
 
     async def __aenter__(self) -> ConsoleTransport:
         return self
@@ -265,6 +286,8 @@ class ConsoleTransport:
                 error.may_have_been_applied = maybe_applied
                 raise error from exc
             self._log(spec, response, attempt, time.monotonic() - started)
+            if self.on_response is not None:
+                self.on_response(response.status_code)
             try:
                 return self.unwrap(spec, response, headers["X-Request-Id"])
             except (ConsoleAPIError, ConsoleResponseError) as error:
@@ -274,6 +297,8 @@ class ConsoleTransport:
                 if delay is None:
                     raise
                 attempt += 1
+                if self.on_retry is not None:
+                    self.on_retry(str(response.status_code))
                 logger.info(
                     "retrying %s %s after %s (attempt %d, %.2fs)",
                     spec.method,
@@ -328,6 +353,8 @@ class ConsoleTransport:
         return self._random.uniform(ceiling / 2, ceiling)
 
     async def _sleep_backoff(self, attempt: int, spec: RequestSpec, *, reason: str) -> None:
+        if self.on_retry is not None:
+            self.on_retry(reason)
         delay = self._backoff(attempt)
         logger.info("retrying %s %s after %s (attempt %d, %.2fs)", spec.method, spec.path, reason, attempt, delay)
         await anyio.sleep(delay)

@@ -14,9 +14,9 @@ from bimpe_mcp.tools import (
     _testing,
     _workflows,
 )
-from bimpe_mcp.tools._registry import ApiKey, Backend, KeyProvider, ToolFactory
+from bimpe_mcp.tools._registry import ApiKey, Backend, KeyProvider, NarrowingProvider, ToolFactory
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
-from bimpe_mcp.tools._selection import hidden_reason, select_tools
+from bimpe_mcp.tools._selection import Narrowing, hidden_reason, narrowed_reason, select_tools
 from bimpe_mcp.tools._spec import Hints, Scope, ToolSpec
 
 ALL_TOOLS: tuple[ToolSpec, ...] = (
@@ -37,11 +37,14 @@ __all__ = [
     "Hints",
     "KeyProvider",
     "Limits",
+    "Narrowing",
+    "NarrowingProvider",
     "Refused",
     "Scope",
     "ToolCall",
     "ToolFactory",
     "ToolSpec",
     "hidden_reason",
+    "narrowed_reason",
     "select_tools",
 ]

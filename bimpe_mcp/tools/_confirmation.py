@@ -32,8 +32,8 @@ class _NotConfirmed:
     target: str | None
 
 
-ConfirmedTarget = Callable[[str], tuple[ToolSpec, dict[str, Any]]]
-"""A tool name -> its spec and the arguments the server injects (the scoped agent_id)."""
+ConfirmedTarget = Callable[[str, Context[Any, Any]], tuple[ToolSpec, dict[str, Any]]]
+"""A tool name and the call's context -> its spec and the arguments fixed for the call (the scoped agent_id)."""
 
 
 def confirmation_resolver(lookup: ConfirmedTarget) -> Any:
@@ -41,7 +41,7 @@ def confirmation_resolver(lookup: ConfirmedTarget) -> Any:
 
     async def confirm_destructive_action(ctx: Context) -> _Confirmed | _NotConfirmed | Elicit[ConfirmForm]:
         raw = ctx.request_context.params or {}
-        spec, injected = lookup(str(raw.get("name")))
+        spec, injected = lookup(str(raw.get("name")), ctx)
         arguments = raw.get("arguments") or {}
         target_field = spec.confirm or ""
         target = injected.get(target_field, arguments.get(target_field))

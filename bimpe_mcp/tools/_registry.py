@@ -22,7 +22,7 @@ import pydantic
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, ListToolsResult
 from pydantic import BaseModel
 
 from bimpe_mcp._metrics import Metrics
@@ -34,16 +34,17 @@ from bimpe_mcp.console import (
     ConsoleTransport,
     InvalidApiKeyError,
     InvalidIdError,
+    models,
 )
-from bimpe_mcp.console import models
 from bimpe_mcp.tools._confirmation import confirmation_refusal, confirmation_resolver
 from bimpe_mcp.tools._contract import describe_console_error, describe_invalid, error_result, success_result
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
 from bimpe_mcp.tools._schemas import args_model, output_model, published_schemas
 from bimpe_mcp.tools._sdk import ArgModelBase, ToolBuilder, pre_parse_json
+from bimpe_mcp.tools._selection import Narrowing, narrowed_reason
 from bimpe_mcp.tools._spec import Scope, ToolSpec
 
-__all__ = ["ApiKey", "Backend", "KeyProvider", "ToolFactory"]
+__all__ = ["ApiKey", "Backend", "KeyProvider", "NarrowingProvider", "ToolFactory"]
 
 logger = logging.getLogger("bimpe_mcp.tools")
 
@@ -62,13 +63,17 @@ class ApiKey:
 KeyProvider = Callable[[Context[Any, Any]], "ApiKey | None"]
 """The caller's key for one request, found by the transport (the HTTP layer reads its headers)."""
 
+NarrowingProvider = Callable[[ServerRequestContext[Any, Any]], "Narrowing | None"]
+"""What one request narrows the tools to, found by the transport (the HTTP layer reads its headers)."""
+
 
 @dataclass
 class Backend:
     """What every tool call needs from the server: the pool, the server's key, scope, limits and metrics.
 
     `key_provider`, set by a transport, finds a request's own key; without one (stdio) the
-    server's key is used.
+    server's key is used. `narrowing_provider`, likewise, finds what a request narrows the
+    server's tools to; without one nothing is narrowed.
     """
 
     transport: ConsoleTransport
@@ -77,11 +82,22 @@ class Backend:
     limits: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
     key_provider: KeyProvider | None = None
+    narrowing_provider: NarrowingProvider | None = None
 
     def api_key_for(self, ctx: Context[Any, Any]) -> ApiKey | None:
         if self.key_provider is not None and (from_request := self.key_provider(ctx)) is not None:
             return from_request
         return ApiKey(self.api_key, "BIMPE_API_KEY") if self.api_key else None
+
+    def narrowing_for(self, ctx: ServerRequestContext[Any, Any]) -> Narrowing | None:
+        return None if self.narrowing_provider is None else self.narrowing_provider(ctx)
+
+    def scope_agent_for(self, ctx: ServerRequestContext[Any, Any]) -> str | None:
+        """The one agent this request may reach: the server's (`--agent-id`), else the request's own."""
+        if self.agent_id is not None:
+            return self.agent_id
+        narrowing = self.narrowing_for(ctx)
+        return None if narrowing is None else narrowing.agent_id
 
 
 @dataclass
@@ -117,7 +133,7 @@ class ToolFactory:
             confined = backend.agent_id is not None and spec.scope is Scope.AGENT
             injected = {"agent_id": backend.agent_id} if confined else {}
             self.bound[spec.name] = _BoundTool(spec, injected)
-        builder = ToolBuilder(confirmation_resolver(lambda name: (self.bound[name].spec, self.bound[name].injected)))
+        builder = ToolBuilder(confirmation_resolver(self._confirmed_target))
         for entry in self.bound.values():
             entry.lookups = {
                 name: tool
@@ -131,6 +147,32 @@ class ToolFactory:
     def tools(self) -> list[Tool]:
         return [entry.tool for entry in self.bound.values()]
 
+    def _confirmed_target(self, name: str, ctx: Context[Any, Any]) -> tuple[ToolSpec, dict[str, Any]]:
+        entry = self.bound[name]
+        return entry.spec, self._injected(entry, ctx.request_context)
+
+    def _injected(self, entry: _BoundTool, ctx: ServerRequestContext[Any, Any]) -> dict[str, Any]:
+        """The arguments fixed for this call: the server's agent, else the agent the request is scoped to."""
+        if entry.injected or entry.spec.scope is not Scope.AGENT:
+            return entry.injected
+        agent_id = self.backend.scope_agent_for(ctx)
+        return {} if agent_id is None else {"agent_id": agent_id}
+
+    def _lookups(self, entry: _BoundTool, ctx: ServerRequestContext[Any, Any]) -> dict[str, str]:
+        """`entry.lookups` less what this request fixes or narrows away, so a hint names only tools it can call."""
+        if (narrowing := self.backend.narrowing_for(ctx)) is None or not narrowing.narrows:
+            return entry.lookups
+        injected = self._injected(entry, ctx)
+        return {
+            name: tool
+            for name, tool in entry.lookups.items()
+            if name not in injected and self._narrowed(self.bound[tool], ctx) is None
+        }
+
+    def _narrowed(self, entry: _BoundTool, ctx: ServerRequestContext[Any, Any]) -> str | None:
+        """Why this request narrows away a tool the server exposes, or None."""
+        return narrowed_reason(entry.spec, self.backend.narrowing_for(ctx), server_agent_id=self.backend.agent_id)
+
     def _handler(self, entry: _BoundTool) -> Any:
         spec, backend = entry.spec, self.backend
 
@@ -138,7 +180,8 @@ class ToolFactory:
             started = time.monotonic()
             checked = _VALIDATED.get()
             if checked is None or checked[0] != spec.name:  # a server built without the middleware
-                outcome = self._validate(entry, (ctx.request_context.params or {}).get("arguments"))
+                arguments = (ctx.request_context.params or {}).get("arguments")
+                outcome = self._validate(entry, arguments, self._injected(entry, ctx.request_context))
                 if isinstance(outcome, CallToolResult):
                     return self._finish(spec, outcome, started)
                 checked = (spec.name, outcome)
@@ -161,7 +204,8 @@ class ToolFactory:
             async def progress(done: float, total: float | None, message: str | None) -> None:
                 await ctx.report_progress(done, total, redactor.text(message) if message else None)
 
-            call = ToolCall(params, client, progress, backend.limits, backend.agent_id, spec.nullable)
+            scope_agent_id = backend.scope_agent_for(ctx.request_context)
+            call = ToolCall(params, client, progress, backend.limits, scope_agent_id, spec.nullable)
             try:
                 value = await spec.run(call)
                 result = success_result(entry.output_model, value, client.request_ids, redactor)
@@ -184,7 +228,7 @@ class ToolFactory:
                     error,
                     prefix,
                     wrote=client.write_may_have_happened,
-                    lookups=entry.lookups,
+                    lookups=self._lookups(entry, ctx.request_context),
                     key_source=api_key.source,
                 )
                 result = error_result(redactor.text(text))
@@ -255,7 +299,10 @@ class ToolFactory:
                 self.backend.metrics.record_tool(name, "invalid", 0.0)
                 return error_result(f"{name} is not available in this configuration: {reason}.")
             return await call_next(ctx)
-        outcome = self._validate(entry, ctx.params.get("arguments"))
+        if reason := self._narrowed(entry, ctx):
+            self.backend.metrics.record_tool(name, "invalid", 0.0)
+            return error_result(f"{name} is not available in this configuration: {reason}.")
+        outcome = self._validate(entry, ctx.params.get("arguments"), self._injected(entry, ctx))
         if isinstance(outcome, CallToolResult):
             self.backend.metrics.record_tool(name, "invalid", 0.0)
             return outcome
@@ -265,19 +312,46 @@ class ToolFactory:
         finally:
             _VALIDATED.reset(token)
 
+    async def narrow_listing(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """Middleware: a `tools/list` shows only what this request's narrowing leaves, each schema less
+        the arguments the request's agent scope fixes."""
+        if ctx.method != "tools/list":
+            return await call_next(ctx)
+        narrowing = self.backend.narrowing_for(ctx)
+        result = await call_next(ctx)
+        if narrowing is None or not narrowing.narrows:
+            return result
+        listing = result if isinstance(result, ListToolsResult) else ListToolsResult.model_validate(result)
+        shown = []
+        for tool in listing.tools:
+            entry = self.bound.get(tool.name)
+            if entry is not None and self._narrowed(entry, ctx) is not None:
+                continue
+            if entry is not None and (injected := self._injected(entry, ctx)).keys() != entry.injected.keys():
+                inputs, _ = published_schemas(entry.spec, hidden_inputs=frozenset(injected))
+                tool = tool.model_copy(update={"input_schema": inputs})
+            shown.append(tool)
+        return listing.model_copy(update={"tools": shown})
+
     @staticmethod
-    def _validate(entry: _BoundTool, arguments: Any) -> BaseModel | CallToolResult:
-        """The call's arguments as the tool's model (injected agent_id included), or the error naming each one."""
+    def _validate(
+        entry: _BoundTool, arguments: Any, injected: Mapping[str, Any] | None = None
+    ) -> BaseModel | CallToolResult:
+        """The call's arguments as the tool's model (injected agent_id included), or the error naming each one.
+
+        `injected`: the arguments fixed for this call (default: the server's, `entry.injected`).
+        """
         name = entry.spec.name
+        injected = entry.injected if injected is None else injected
         arguments = {} if arguments is None else arguments
         if not isinstance(arguments, dict):
             return error_result(f"Invalid arguments for {name}: arguments must be an object.")
-        valid = entry.parameter_names
-        if foreign := sorted(set(arguments) & set(entry.injected)):
+        valid = [parameter for parameter in entry.parameter_names if parameter not in injected]
+        if foreign := sorted(set(arguments) & set(injected)):
             problems = "; ".join(f"{key}: not a parameter of {name} (valid: {', '.join(valid)})" for key in foreign)
             return error_result(f"Invalid arguments for {name}: {problems}. Fix them and call again.")
         arguments = pre_parse_json(entry.args_model, dict(arguments))
         try:
-            return entry.args_model.model_validate({**arguments, **entry.injected})
+            return entry.args_model.model_validate({**arguments, **injected})
         except pydantic.ValidationError as error:
             return error_result(describe_invalid(name, error, valid))

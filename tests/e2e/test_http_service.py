@@ -36,7 +36,7 @@ async def test_health_metrics_and_tenants(sandbox: RunningSandbox) -> None:
 
         anonymous = httpx.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
         assert anonymous.status_code == 401 and anonymous.json()["error"] == "api_key_missing"
-        assert anonymous.headers["www-authenticate"] == "Bearer"
+        assert anonymous.headers["www-authenticate"] == 'Bearer realm="bimpe-mcp"'  # no OAuth hint: see _auth.py
 
         seen = {}
         for key in (store.demo_api_key, other_key):
@@ -47,8 +47,8 @@ async def test_health_metrics_and_tenants(sandbox: RunningSandbox) -> None:
         assert seen == {store.demo_api_key: ["Bimpe Demo Agent"], other_key: []}
 
         metrics = httpx.get(f"{base}/metrics").text
-        assert 'bimpe_mcp_tool_calls_total{tool="list_agents",outcome="ok"} 2' in metrics
-        assert 'bimpe_mcp_tool_calls_total{tool="get_agent",outcome="error"} 2' in metrics
+        assert 'bimpe_mcp_tool_calls_total{outcome="ok",tool="list_agents"} 2.0' in metrics
+        assert 'bimpe_mcp_tool_calls_total{outcome="error",tool="get_agent"} 2.0' in metrics
         assert store.demo_api_key not in metrics
 
 

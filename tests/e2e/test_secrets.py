@@ -9,9 +9,11 @@ import httpx
 import pytest
 from mcp_types import CallToolResult
 
+from bimpe_mcp._auth import fingerprint
 from bimpe_mcp.sandbox import ALL_SCOPES, RunningSandbox
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
+from tests.e2e.test_auth import bearer, initialize, serving
 from tests.e2e.test_every_tool import exercise_every_tool
 from tests.harness import Connection, connect
 
@@ -197,3 +199,36 @@ async def test_upstream_echoes_of_secrets_are_scrubbed() -> None:
     assert error.is_error and "Rejected" in dump(error) and leaks(dump(error)) == []
     assert not echoed.is_error and leaks(dump(echoed)) == []
     assert "[redacted]" in dump(echoed)
+
+
+REJECTED = {
+    "console_key": "sk_test_CANARYrejectedKey0011",
+    "gateway_token": "CANARY-gateway-token-0012-abcdef",
+    "jwt": "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJDQU5BUlkifQ.CANARYsignature0013",
+}
+
+
+async def test_rejected_credentials_are_logged_by_fingerprint_only(
+    sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = REJECTED["console_key"]
+    with serving(sandbox) as served:
+        answers = [initialize(served.url, bearer(key)), initialize(served.url, {"X-Bimpe-Api-Key": key})]
+    gateway = {
+        "auth": "gateway",
+        "gateway_tokens": ("the-one-valid-gateway-token",),
+        "jwt_jwks_url": "http://127.0.0.1:9/jwks.json",
+        "jwt_issuer": "https://idp.example.com",
+        "jwt_audience": "bimpe-mcp",
+    }
+    with serving(sandbox, api_key=SERVER_KEY, **gateway) as served:
+        answers += [initialize(served.url, bearer(REJECTED[name])) for name in ("gateway_token", "jwt")]
+    assert [answer.status_code for answer in answers] == [401] * 4
+    log = server_records(caplog)
+    warnings = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    for value in REJECTED.values():
+        assert fingerprint(value) in warnings, f"the rejection of {fingerprint(value)} was not logged"
+    canaries = [*REJECTED.values(), "CANARY"]
+    assert [c for c in canaries if c in log] == []
+    assert [c for c in canaries for answer in answers if c in answer.text] == []

@@ -93,6 +93,8 @@ async def test_a_cancelled_call_is_logged_and_counted(
             assert not result.is_error, text_of(result)
     finally:
         await server.aclose()
-    assert 'bimpe_mcp_tool_calls_total{tool="create_workflow",outcome="cancelled"} 1' in server.backend.metrics.render()
+    assert (
+        'bimpe_mcp_tool_calls_total{outcome="cancelled",tool="create_workflow"} 1.0' in server.backend.metrics.render()
+    )
     line = next(r.getMessage() for r in caplog.records if "cancelled" in r.getMessage())
     assert "create_workflow" in line and "idempotency key " in line and "idempotency key none" not in line

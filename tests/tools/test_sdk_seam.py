@@ -53,9 +53,9 @@ async def test_arguments_are_validated_once_per_call(sandbox: RunningSandbox, mo
     seen: list[str] = []
     original = ToolFactory._validate
 
-    def counting(entry: Any, arguments: Any) -> Any:
+    def counting(entry: Any, *args: Any) -> Any:
         seen.append(entry.spec.name)
-        return original(entry, arguments)
+        return original(entry, *args)
 
     monkeypatch.setattr(ToolFactory, "_validate", staticmethod(counting))
     try:
