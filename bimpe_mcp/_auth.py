@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import time
@@ -47,6 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bimpe_mcp._netsec import is_loopback
 from bimpe_mcp.console import (
     AuthenticationError,
     ConsoleAPIError,
@@ -71,7 +71,6 @@ __all__ = [
     "api_key_from_headers",
     "fingerprint",
     "gateway_tokens",
-    "is_loopback",
     "protected_resource_routes",
     "request_api_key",
     "startup_problem",
@@ -101,20 +100,6 @@ def fingerprint(secret: str) -> str:
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (a bind address) is reachable from this machine only: 127.0.0.0/8, ::1 or localhost."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 # ---- start-up checks ----------------------------------------------------------------------------------------

@@ -68,14 +68,17 @@ _SHOWN_CHARS: Final = 100
 
 
 def is_loopback(host: str) -> bool:
-    """Whether a bind address reaches only this machine."""
+    """Whether `host` (a bind address) is reachable from this machine only: 127.0.0.0/8, ::1 or localhost."""
     name = host.strip().strip("[]").lower()
     if name == "localhost":
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        address = ipaddress.ip_address(name)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def bind_refusal(settings: Settings) -> str | None:

@@ -77,15 +77,14 @@ def server_env(sandbox: RunningSandbox | None, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def http_server(settings: Settings) -> Iterator[str]:
-    """Serve bimpe-mcp over streamable HTTP with uvicorn on a free loopback port; yield its /mcp URL."""
-    app = create_app(build_server(settings), settings)
+def serve_app(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port, on a thread; yield its base URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        for _ in range(500):
+        for _ in range(1000):
             if server.started:
                 break
             threading.Event().wait(0.01)
@@ -95,6 +94,13 @@ def http_server(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def http_server(settings: Settings) -> Iterator[str]:
+    """Serve bimpe-mcp over streamable HTTP on a free loopback port; yield its base URL."""
+    with serve_app(create_app(build_server(settings), settings)) as base:
+        yield base
 
 
 @asynccontextmanager

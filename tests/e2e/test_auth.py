@@ -27,7 +27,6 @@ import httpx
 import httpx2
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -38,7 +37,7 @@ from bimpe_mcp.http import create_app
 from bimpe_mcp.sandbox import RunningSandbox, request_log
 from bimpe_mcp.server import BimpeServer, build_server
 from bimpe_mcp.settings import Settings
-from tests.harness import server_env, wait_until
+from tests.harness import serve_app, server_env, wait_until
 
 LEGACY, MODERN = "2025-11-25", "2026-07-28"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -76,22 +75,8 @@ def serving(
     settings = Settings.load({}, transport="http", **options)
     settings = settings.with_backend(base_url=base_url or sandbox.base_url, api_key=api_key)
     server = build_server(settings)
-    app = create_app(server, settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(1000):
-            if uv.started:
-                break
-            time.sleep(0.01)
-        assert uv.started, "uvicorn did not start"
-        port = uv.servers[0].sockets[0].getsockname()[1]
-        yield Served(f"http://127.0.0.1:{port}", server)
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(create_app(server, settings)) as base:
+        yield Served(base, server)
 
 
 @asynccontextmanager
