@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh sandbox on a real loopback port for every test."""
+"""Shared fixtures: a fresh sandbox store with short timings, and that store on a real loopback port."""
 
 from __future__ import annotations
 
@@ -10,7 +10,19 @@ from bimpe_mcp.sandbox import RunningSandbox, SandboxStore, start_in_thread
 
 
 @pytest.fixture
-def sandbox() -> Iterator[RunningSandbox]:
-    """A sandbox with demo data and short timings (replies, heartbeats, call steps)."""
-    with start_in_thread(SandboxStore(reply_delay=0.05, heartbeat_interval=0.5, call_step=0.05)) as running:
+def store() -> SandboxStore:
+    """A store with demo data and short timings (replies, heartbeats, call steps)."""
+    return SandboxStore(reply_delay=0.05, heartbeat_interval=0.2, call_step=0.05)
+
+
+@pytest.fixture
+def live(store: SandboxStore) -> Iterator[RunningSandbox]:
+    """`store` served by real uvicorn on loopback (streams, dropped connections, the SDK)."""
+    with start_in_thread(store) as running:
         yield running
+
+
+@pytest.fixture
+def sandbox(live: RunningSandbox) -> RunningSandbox:
+    """What the end-to-end tests talk to: the live sandbox."""
+    return live

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -16,18 +16,6 @@ FAST = RetryPolicy(max_retries=3, backoff_base=0.01, backoff_max=0.05, retry_aft
 """Real retry behaviour with tiny waits, so the folder stays fast."""
 
 MOCK_BASE = "http://console.test"
-
-
-@pytest.fixture
-def store() -> SandboxStore:
-    return SandboxStore(reply_delay=0.05, heartbeat_interval=0.2, call_step=0.05)
-
-
-@pytest.fixture
-def live(store: SandboxStore) -> Iterator[RunningSandbox]:
-    """The store served by real uvicorn on loopback (streams, dropped connections)."""
-    with start_in_thread(store) as running:
-        yield running
 
 
 @pytest.fixture

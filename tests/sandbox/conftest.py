@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from bimpe_mcp.sandbox import RunningSandbox, SandboxStore, create_app, start_in_thread
+from bimpe_mcp.sandbox import RunningSandbox, SandboxStore, create_app
 
 PREFIX = "/api/v1/console"
-
-
-@pytest.fixture
-def store() -> SandboxStore:
-    return SandboxStore(reply_delay=0.05, heartbeat_interval=0.2, call_step=0.05)
 
 
 @pytest.fixture
@@ -29,13 +24,6 @@ async def client(store: SandboxStore, auth: dict[str, str]) -> AsyncIterator[htt
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox", headers=auth) as c:
         c.app = app  # type: ignore[attr-defined]
         yield c
-
-
-@pytest.fixture
-def live(store: SandboxStore) -> Iterator[RunningSandbox]:
-    """The same store served by real uvicorn: streams, dropped connections, the SDK."""
-    with start_in_thread(store) as running:
-        yield running
 
 
 @pytest.fixture
