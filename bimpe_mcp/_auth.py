@@ -95,7 +95,7 @@ _SEND_TOKEN = "Send your gateway token or your identity provider's JWT as 'Autho
 
 def fingerprint(secret: str) -> str:
     """The first 8 hex digits of the secret's SHA-256: enough to tell keys apart in a log, nothing to reuse."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return _digest(secret).hex()[:8]
 
 
 def _digest(secret: str) -> bytes:
@@ -598,7 +598,7 @@ class CredentialGate:
                 f"Could not check the key in {where} with the Console ({verdict.reason}); try again shortly.",
                 f"Console key {short} in {where} not checked: {verdict.reason}",
             )
-        identity = "key:" + hashlib.sha256(key.value.encode("utf-8", "surrogateescape")).hexdigest()
+        identity = "key:" + _digest(key.value).hex()
         access = AccessToken(token=identity, client_id=identity, scopes=[])
         return _Caller(identity, f"key {short}", key, access)
 

@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bimpe_mcp import __version__
@@ -151,12 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     shared_http = command == "serve" and settings.transport == "http"
     if not settings.sandbox and not settings.api_key and not shared_http:
         return _fail("BIMPE_API_KEY is not set: export your team key (sk_…), or pass --sandbox to try the demo data.")
-    if shared_http:
-        from bimpe_mcp._auth import startup_problem
-
-        # No open proxy: a caller the server did not check must never act with the server's key.
-        if problem := startup_problem(settings):
-            return _fail(problem)
     from bimpe_mcp.logs import configure_logging
 
     quiet = command == "call" and args.log_level is None and "BIMPE_LOG_LEVEL" not in os.environ
@@ -171,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _start_up_refusal(settings: Settings, command: str) -> str | None:
     """What start-up refuses in settings that parse, in one line naming the setting: a tool name the
-    catalog does not have, or an HTTP server reachable off loopback without `--allowed-hosts`."""
+    catalog does not have; for an HTTP server, one reachable off loopback without `--allowed-hosts`,
+    or one where a caller it did not check would act with the server's key (no open proxy)."""
     if settings.tools or settings.exclude_tools:
         from bimpe_mcp.tools import ALL_TOOLS
 
@@ -183,9 +178,10 @@ def _start_up_refusal(settings: Settings, command: str) -> str | None:
             if unknown := [name for name in names if name not in known]:
                 return f"{label}: unknown tool {unknown[0]!r}; `bimpe-mcp tools` lists them"
     if command == "serve" and settings.transport == "http":
+        from bimpe_mcp._auth import startup_problem
         from bimpe_mcp._netsec import bind_refusal
 
-        return bind_refusal(settings)
+        return bind_refusal(settings) or startup_problem(settings)
     return None
 
 
@@ -314,52 +310,50 @@ def _call(settings: Settings, tool: str, raw_arguments: str) -> int:
     if not isinstance(arguments, dict):
         return _fail('--args must be a JSON object, e.g. \'{"agent_id": "agt_…"}\'')
 
-    async def run() -> int:
-        from mcp import Client
-
-        from bimpe_mcp.server import build_server
-
-        server = build_server(settings)
-        try:
-            async with Client(server.mcp) as client:
-                known = {t.name for t in (await client.list_tools()).tools}
-                if tool not in known:
-                    return _fail(f"unknown tool {tool!r}; `bimpe-mcp tools` lists them", code=EXIT_TOOL_FAILED)
-                result = await client.call_tool(tool, arguments)
-        finally:
-            await server.aclose()
-        if result.is_error:
-            text = "\n".join(getattr(block, "text", "") for block in result.content)
-            print(text, file=sys.stderr)
-            return EXIT_TOOL_FAILED
-        print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
-        return EXIT_OK
+    async def call(client: Any) -> Any:
+        known = {t.name for t in (await client.list_tools()).tools}
+        return await client.call_tool(tool, arguments) if tool in known else None
 
     settings, sandbox = _with_backend(settings)
     try:
-        return anyio.run(run)
+        result = anyio.run(_in_memory, settings, call)
     finally:
         if sandbox is not None:
             sandbox.stop()
+    if result is None:
+        return _fail(f"unknown tool {tool!r}; `bimpe-mcp tools` lists them", code=EXIT_TOOL_FAILED)
+    if result.is_error:
+        print("\n".join(getattr(block, "text", "") for block in result.content), file=sys.stderr)
+        return EXIT_TOOL_FAILED
+    print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+async def _in_memory(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """`work(client)` with an in-memory MCP client of the server these settings build."""
+    from mcp import Client
+
+    from bimpe_mcp.server import build_server
+
+    server = build_server(settings)
+    try:
+        async with Client(server.mcp) as client:
+            return await work(client)
+    finally:
+        await server.aclose()
 
 
 def _list_tools(settings: Settings, *, output: str | None) -> int:
     """Print the catalog: a plain list, the tools/list payload (output="json") or a markdown table."""
     import anyio
-    from mcp import Client
 
     from bimpe_mcp._docs import tool_kind, tools_markdown
-    from bimpe_mcp.server import build_server
 
-    async def listing() -> list[Any]:
-        server = build_server(settings)
-        try:
-            async with Client(server.mcp) as client:
-                return list((await client.list_tools()).tools)
-        finally:
-            await server.aclose()
+    async def listing(client: Any) -> list[Any]:
+        return list((await client.list_tools()).tools)
 
-    tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in anyio.run(listing)]
+    listed = anyio.run(_in_memory, settings, listing)
+    tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed]
     if output == "markdown":
         text = tools_markdown(tools)
     elif output == "json":
