@@ -9,12 +9,14 @@ nothing is in flight, or the grace is over.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
 import anyio
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -62,9 +64,12 @@ def metrics_route(metrics: Metrics) -> Route:
     return Route("/metrics", render, methods=["GET"])
 
 
-def metrics_app(metrics: Metrics) -> Starlette:
-    """`/metrics` alone, for `--metrics-port`: scrapes stay off the port the MCP clients reach."""
-    return Starlette(routes=[metrics_route(metrics)])
+def metrics_app(metrics: Metrics, middleware: Sequence[Middleware] = ()) -> Starlette:
+    """`/metrics` alone, for `--metrics-port`: scrapes stay off the port the MCP clients reach.
+
+    `middleware`: the main app's network guard, so the Host check covers this port too.
+    """
+    return Starlette(routes=[metrics_route(metrics)], middleware=list(middleware))
 
 
 class Drain:

@@ -272,6 +272,7 @@ def _serve_http(
 
     import uvicorn
 
+    from bimpe_mcp._netsec import network_middleware
     from bimpe_mcp._operations import Drain, DrainingServer, metrics_app
     from bimpe_mcp._sockets import base_url
     from bimpe_mcp.http import create_app
@@ -285,7 +286,8 @@ def _serve_http(
     service = DrainingServer(config, drain)
     scrapes = None
     if metrics_listening is not None:
-        scraping = uvicorn.Config(metrics_app(server.backend.metrics), log_level="warning", access_log=False)
+        guarded = metrics_app(server.backend.metrics, network_middleware(settings))
+        scraping = uvicorn.Config(guarded, log_level="warning", access_log=False)
         scrapes = uvicorn.Server(scraping)
         # On its own thread, so its event loop leaves the signals to the MCP server's.
         threading.Thread(target=scrapes.run, kwargs={"sockets": [metrics_listening]}, daemon=True).start()

@@ -205,10 +205,12 @@ def test_metrics_port_serves_the_metrics_alone_and_readyz_checks_the_sandbox() -
     with serving(["--sandbox", "--metrics-port", str(metrics_port)], server_env(None)) as (process, base):
         assert httpx.get(f"{base}/metrics", timeout=10).status_code == 404
         scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+        rebound = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", headers={"Host": "evil.example"}, timeout=10)
         ready = httpx.get(f"{base}/readyz", timeout=10)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     assert scrape.status_code == 200 and "# TYPE bimpe_mcp_tool_calls_total counter" in scrape.text
+    assert rebound.status_code == 421, "the metrics port must check the Host like the main one"
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
 
 
