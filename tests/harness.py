@@ -6,12 +6,15 @@ manager used inside the test body, so the client's task scopes open and close in
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 
-from bimpe_mcp.cli import build_parser, settings_from_args
+from bimpe_mcp.cli import build_parser, main, settings_from_args
 from bimpe_mcp.http import create_app
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.server import build_server
@@ -74,6 +77,43 @@ def server_env(sandbox: RunningSandbox | None, **extra: str) -> dict[str, str]:
         env["BIMPE_API_KEY"] = sandbox.store.demo_api_key
     env.update(extra)
     return env
+
+
+def spawn_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`bimpe-mcp ARGS` as a real process: for what only a process shows (exit status, pipes, start-up)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bimpe_mcp", *args],
+        env=env if env is not None else server_env(None),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`bimpe-mcp ARGS` through `cli.main` in this process, as `spawn_cli` would see it.
+
+    A spawned server pays the SDK's ~0.9 s import again; in-process, the suite pays it once per
+    worker. The environment, stdout, stderr and the root logger are restored afterwards.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env if env is not None else server_env(None))
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 2
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        root.handlers[:], root.level = handlers, level
+    return subprocess.CompletedProcess(["bimpe-mcp", *args], code, out.getvalue(), err.getvalue())
 
 
 @contextmanager

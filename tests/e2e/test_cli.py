@@ -1,4 +1,8 @@
-"""The command line as people and scripts use it: real subprocesses, real exit codes."""
+"""The command line as people and scripts use it: real exit codes and streams.
+
+Most cases run `cli.main` in-process (`run`); a real subprocess (`spawn_cli`) where only a process
+shows the behaviour: a terminal, a closed pipe, a server's lifetime, two processes' seeds.
+"""
 
 from __future__ import annotations
 
@@ -21,18 +25,9 @@ from mcp.client.streamable_http import streamable_http_client
 from bimpe_mcp import __version__
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.tools import ALL_TOOLS
-from tests.harness import connect, server_env
+from tests.harness import connect, run_cli, server_env, spawn_cli
 
-
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bimpe_mcp", *args],
-        env=env if env is not None else server_env(None),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+run = run_cli
 
 
 def free_port() -> int:
@@ -43,14 +38,14 @@ def free_port() -> int:
 
 def test_without_a_key_it_exits_2_naming_the_variable() -> None:
     for args in ([], ["serve", "--transport", "stdio"], ["call", "list_agents"]):
-        result = run(*args)
+        result = (spawn_cli if not args else run)(*args)
         assert result.returncode == 2, args
         assert result.stdout == ""
         assert result.stderr.count("\n") == 1 and "BIMPE_API_KEY" in result.stderr
 
 
 def test_version_and_bad_settings() -> None:
-    assert run("--version").stdout.strip() == f"bimpe-mcp {__version__}"
+    assert spawn_cli("--version").stdout.strip() == f"bimpe-mcp {__version__}"
     assert run("-V").stdout.strip() == f"bimpe-mcp {__version__}"
     bad = run("--toolsets", "agents,nope", env=server_env(None, BIMPE_API_KEY="sk_test_x"))
     assert bad.returncode == 2 and "--toolsets / BIMPE_TOOLSETS: unknown toolset 'nope'" in bad.stderr
@@ -92,7 +87,7 @@ def test_call_prints_structured_content_and_signals_errors(sandbox: RunningSandb
 
 
 def test_demo_walks_the_integrations_scenario() -> None:
-    result = run("demo", timeout=120)
+    result = run("demo")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for expected in (
@@ -315,7 +310,7 @@ def test_stdio_in_a_terminal_says_what_it_is_then_serves() -> None:
         os.close(controller)  # the terminal hangs up: end of input
         assert process.wait(timeout=20) == 0
     assert process.stdout is not None and process.stdout.read() == ""
-    piped = run("--sandbox")
+    piped = spawn_cli("--sandbox")
     assert piped.returncode == 0 and "MCP client" not in piped.stderr
 
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import httpx
@@ -14,7 +12,7 @@ from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS, Scope
 from tests.e2e.test_http_service import _client
-from tests.harness import Connection, connect, http_server, server_env
+from tests.harness import Connection, connect, http_server, run_cli
 
 NAMES = [spec.name for spec in ALL_TOOLS]
 READ_ONLY = [spec.name for spec in ALL_TOOLS if spec.read_only]
@@ -52,14 +50,7 @@ async def test_exclude_tools_from_the_environment(sandbox: RunningSandbox) -> No
 
 def test_an_unknown_tool_name_refuses_to_start() -> None:
     for args in (["--tools", "get_agent,get_agnet"], ["--exclude-tools", "get_agnet"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "bimpe_mcp", "tools", *args],
-            env=server_env(None),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
+        result = run_cli("tools", *args)
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
         assert "unknown tool 'get_agnet'" in result.stderr and args[0] in result.stderr
 
