@@ -278,6 +278,16 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
         flag="--exclude-tools",
     ),
     Setting(
+        name="confirm",
+        env="BIMPE_CONFIRM",
+        default="either",
+        help="How deletes, real calls and messages to contacts are confirmed: elicit (only a person, asked "
+        "by the client), id (only confirm=<target id>) or either (deletes and calls only; a person or the id).",
+        parse=_choice("elicit", "id", "either"),
+        flag="--confirm",
+        choices=("elicit", "id", "either"),
+    ),
+    Setting(
         name="auth",
         env="BIMPE_AUTH",
         default="passthrough",
@@ -459,6 +469,7 @@ class Settings:
     log_json: bool = False
     tools: tuple[str, ...] = ()
     exclude_tools: tuple[str, ...] = ()
+    confirm: Literal["elicit", "id", "either"] = "either"
     auth: Literal["passthrough", "gateway"] = "passthrough"
     gateway_tokens: tuple[str, ...] = field(default=(), repr=False)
     gateway_tokens_file: str | None = None

@@ -1,8 +1,9 @@
 """The result and error contract of every tool (written down in docs/tool-responses.md).
 
 A result is the output model's fields as `structuredContent`, with the same JSON as its text
-block. An error is an `isError` result whose text names the tool, what failed, the fix and,
-for a write, whether it may have been applied and the key that retries it safely.
+block; text written outside the team is fenced in the payload first (`_fencing`), so both forms
+carry the fence. An error is an `isError` result whose text names the tool, what failed, the
+fix and, for a write, whether it may have been applied and the key that retries it safely.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bimpe_mcp.console import (
     PermissionDeniedError,
     RateLimitError,
 )
+from bimpe_mcp.tools._fencing import fence
 from bimpe_mcp.tools._spec import ToolSpec
 
 __all__ = ["console_fix", "describe_console_error", "describe_invalid", "error_result", "success_result"]
@@ -77,7 +79,7 @@ def success_result(
     data = dict(data or {})
     data["request_ids"] = list(request_ids)
     data["request_id"] = request_ids[-1] if request_ids else None
-    structured = redactor.data(output_model.model_validate(data).model_dump(mode="json"))
+    structured = fence(output_model, redactor.data(output_model.model_validate(data).model_dump(mode="json")))
     text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 

@@ -168,6 +168,8 @@ TOOLS = (
         output=m.Message,
         run=_send_message,
         hints=WRITE.reaching_out(),
+        confirm=("conversation_id", "channel_user_id"),
+        outward=True,
     ),
     ToolSpec(
         name="set_conversation_ai",

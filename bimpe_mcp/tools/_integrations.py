@@ -285,7 +285,7 @@ TOOLS = (
         title="List MCP server tools",
         description="The tools discovered on an MCP server integration, with is_enabled.",
         params=IntegrationRef,
-        output=Page[m.IntegrationTool],
+        output=Page[m.McpServerTool],
         run=listed(
             lambda call: call.client.integrations.list_mcp_server_tools(
                 call.params.agent_id, call.params.integration_id

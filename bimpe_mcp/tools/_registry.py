@@ -1,8 +1,8 @@
 """Turn `ToolSpec`s into MCP tools: one arguments check, confirmation, the runner, the result contract.
 
 Every call goes: argument check (`check_arguments`, a middleware, so a bad argument gets a
-readable error naming the field; the only validation of the call) → confirmation for
-destructive tools → the spec's runner with a per-call `ConsoleClient` → a structured result,
+readable error naming the field; the only validation of the call) → confirmation for the
+tools the `--confirm` policy covers → the spec's runner with a per-call `ConsoleClient` → a structured result,
 or an `isError` result (see `_contract`). Secrets never leave: results, errors and progress
 messages pass through a `Redactor` that knows the call's secret values.
 """
@@ -36,8 +36,14 @@ from bimpe_mcp.console import (
     InvalidIdError,
     models,
 )
-from bimpe_mcp.tools._confirmation import confirmation_refusal, confirmation_resolver
+from bimpe_mcp.tools._confirmation import (
+    ConfirmPolicy,
+    confirmation_refusal,
+    confirmation_resolver,
+    needs_confirmation,
+)
 from bimpe_mcp.tools._contract import describe_console_error, describe_invalid, error_result, success_result
+from bimpe_mcp.tools._fencing import FENCED_NOTE, untrusted_paths
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
 from bimpe_mcp.tools._schemas import args_model, output_model, published_schemas
 from bimpe_mcp.tools._sdk import ArgModelBase, ToolBuilder, pre_parse_json
@@ -83,6 +89,8 @@ class Backend:
     metrics: Metrics = field(default_factory=Metrics)
     key_provider: KeyProvider | None = None
     narrowing_provider: NarrowingProvider | None = None
+    confirm: ConfirmPolicy = "either"
+    """How destructive and outward calls are confirmed (`--confirm`); no request changes it."""
 
     def api_key_for(self, ctx: Context[Any, Any]) -> ApiKey | None:
         if self.key_provider is not None and (from_request := self.key_provider(ctx)) is not None:
@@ -104,6 +112,10 @@ class Backend:
 class _BoundTool:
     spec: ToolSpec
     injected: dict[str, Any]
+    confirmed: bool
+    """The confirmation policy covers this tool: the resolver runs before it."""
+    unlisted: frozenset[str]
+    """Arguments its model has but the policy leaves out of the schema (`confirm` where it cannot confirm)."""
     tool: Tool = field(init=False)
     lookups: dict[str, str] = field(init=False, default_factory=dict)
     """Each id parameter and the exposed tool that lists its valid values, for not-found hints."""
@@ -132,16 +144,29 @@ class ToolFactory:
         for spec in specs:
             confined = backend.agent_id is not None and spec.scope is Scope.AGENT
             injected = {"agent_id": backend.agent_id} if confined else {}
-            self.bound[spec.name] = _BoundTool(spec, injected)
-        builder = ToolBuilder(confirmation_resolver(self._confirmed_target))
+            confirmed = needs_confirmation(spec, backend.confirm)
+            by_argument = confirmed and backend.confirm != "elicit"
+            unlisted = frozenset({"confirm"} if spec.confirm and not by_argument else ())
+            self.bound[spec.name] = _BoundTool(spec, injected, confirmed, unlisted)
+        builder = ToolBuilder(confirmation_resolver(self._confirmed_target, backend.confirm))
         for entry in self.bound.values():
             entry.lookups = {
                 name: tool
                 for name, tool in entry.spec.id_sources.items()
                 if name not in entry.injected and tool in self.bound
             }
-            inputs, outputs = published_schemas(entry.spec, hidden_inputs=frozenset(entry.injected))
-            entry.tool = builder.build(entry.spec, self._handler(entry), input_schema=inputs, output_schema=outputs)
+            inputs, outputs = published_schemas(entry.spec, hidden_inputs=entry.unlisted | frozenset(entry.injected))
+            description = entry.spec.description
+            if untrusted_paths(outputs):
+                description = f"{description} {FENCED_NOTE}"
+            entry.tool = builder.build(
+                entry.spec,
+                self._handler(entry),
+                confirmed=entry.confirmed,
+                description=description,
+                input_schema=inputs,
+                output_schema=outputs,
+            )
 
     @property
     def tools(self) -> list[Tool]:
@@ -187,7 +212,7 @@ class ToolFactory:
                 checked = (spec.name, outcome)
             params = checked[1]
             redactor = Redactor(models.secret_values(params))
-            if spec.confirm and (refusal := confirmation_refusal(spec, confirmation)):
+            if entry.confirmed and (refusal := confirmation_refusal(spec, confirmation, backend.confirm)):
                 return self._finish(spec, error_result(refusal), started, outcome="needs_confirmation")
             api_key = backend.api_key_for(ctx)
             if api_key is None:
@@ -328,7 +353,7 @@ class ToolFactory:
             if entry is not None and self._narrowed(entry, ctx) is not None:
                 continue
             if entry is not None and (injected := self._injected(entry, ctx)).keys() != entry.injected.keys():
-                inputs, _ = published_schemas(entry.spec, hidden_inputs=frozenset(injected))
+                inputs, _ = published_schemas(entry.spec, hidden_inputs=entry.unlisted | frozenset(injected))
                 tool = tool.model_copy(update={"input_schema": inputs})
             shown.append(tool)
         return listing.model_copy(update={"tools": shown})
@@ -347,7 +372,10 @@ class ToolFactory:
         if not isinstance(arguments, dict):
             return error_result(f"Invalid arguments for {name}: arguments must be an object.")
         valid = [parameter for parameter in entry.parameter_names if parameter not in injected]
-        if foreign := sorted(set(arguments) & set(injected)):
+        stray = set(arguments) & set(injected)
+        if not entry.confirmed:
+            stray |= set(arguments) & entry.unlisted  # a confirm where nothing is confirmed is a mistake
+        if foreign := sorted(stray):
             problems = "; ".join(f"{key}: not a parameter of {name} (valid: {', '.join(valid)})" for key in foreign)
             return error_result(f"Invalid arguments for {name}: {problems}. Fix them and call again.")
         arguments = pre_parse_json(entry.args_model, dict(arguments))
