@@ -249,9 +249,9 @@ class Integrations(_Area):
 
     async def list_mcp_server_tools(
         self, agent_id: str, integration_id: str, **kw: Any
-    ) -> Result[builtins.list[m.IntegrationTool]]:
+    ) -> Result[builtins.list[m.McpServerTool]]:
         path = self._path(agent_id, "mcp_server", "/{integration_id}/tools", integration_id=integration_id)
-        return await self._send(list[m.IntegrationTool], "GET", path, **kw)
+        return await self._send(list[m.McpServerTool], "GET", path, **kw)
 
     async def configure_pipedream(
         self, agent_id: str, body: m.PipedreamConfigure, **kw: Any

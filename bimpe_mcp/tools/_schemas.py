@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, WithJsonSchema, create_model
 
 from bimpe_mcp.tools._fencing import FENCE_FIELD, Fence, model_untrusted_paths
 from bimpe_mcp.tools._schema import compact_schema
@@ -55,10 +55,7 @@ def output_model(spec: ToolSpec) -> type[BaseModel]:
     it holds text written outside the team (see `_fencing`)."""
     added: dict[str, Any] = {}
     if model_untrusted_paths(spec.output):
-        added[FENCE_FIELD] = (
-            Fence | None,
-            Field(None, description="Set when fields marked x-untrusted hold text: how it is fenced."),
-        )
+        added[FENCE_FIELD] = (Annotated[Fence | None, WithJsonSchema({"type": ["object", "null"]})], None)
     if issubclass(spec.output, Traced) and not added:
         return spec.output
     bases = (spec.output,) if issubclass(spec.output, Traced) else (spec.output, Traced)

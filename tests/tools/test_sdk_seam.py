@@ -36,7 +36,7 @@ def test_registered_tools_publish_our_schemas_and_take_no_arguments_from_the_sdk
         assert tool.fn_metadata.output_model is None, "results would be validated twice"
         assert tool.output_schema is not None and tool.output_schema["type"] == "object"
         assert set(tool.parameters["properties"]) == set(entry.parameter_names)
-        assert ("confirmation" in tool.resolved_params) == bool(entry.spec.confirm)
+        assert ("confirmation" in tool.resolved_params) == entry.confirmed
         assert tool.context_kwarg == "ctx"
 
 
