@@ -14,6 +14,7 @@ from bimpe_mcp.tools import (
     _testing,
     _workflows,
 )
+from bimpe_mcp.tools._fencing import unfence
 from bimpe_mcp.tools._registry import ApiKey, Backend, KeyProvider, NarrowingProvider, ToolFactory
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
 from bimpe_mcp.tools._selection import Narrowing, hidden_reason, narrowed_reason, select_tools
@@ -47,4 +48,5 @@ __all__ = [
     "hidden_reason",
     "narrowed_reason",
     "select_tools",
+    "unfence",
 ]

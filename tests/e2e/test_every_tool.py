@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bimpe_mcp.sandbox import RunningSandbox
-from bimpe_mcp.tools import ALL_TOOLS
+from bimpe_mcp.tools import ALL_TOOLS, unfence
 from tests.harness import TRANSPORTS, Connection, connect
 
 
@@ -136,7 +136,7 @@ async def exercise_every_tool(conn: Connection, sandbox: RunningSandbox) -> None
     one = await conn.ok(
         "get_message", {"agent_id": agent_id, "conversation_id": conversation_id, "message_id": first["id"]}
     )
-    assert (one["id"], one["message"]) == (first["id"], first["message"])
+    assert (one["id"], unfence(one)["message"]) == (first["id"], unfence(messages)["items"][0]["message"])
     paused = await conn.ok(
         "set_conversation_ai", {"agent_id": agent_id, "conversation_id": conversation_id, "is_ai_chat_paused": True}
     )
