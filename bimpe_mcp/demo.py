@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import anyio
 
 from bimpe_mcp._redact import Redactor
+from bimpe_mcp.tools import unfence
 
 __all__ = ["run_demo"]
 
@@ -160,7 +161,7 @@ async def _walk(url: str, out: Transcript) -> None:
         await call(
             "send_test_message",
             {"agent_id": agent_id, "message": "Hi! Do you deliver to Lekki?", "timeout_s": 10},
-            lambda d: f"agent replied: {d['reply']['message']!r}" if d["reply"] else "no reply in time",
+            lambda d: f"agent replied: {unfence(d)['reply']['message']!r}" if d["reply"] else "no reply in time",
         )
 
         out.heading("Everything now connected")

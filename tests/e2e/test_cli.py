@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from bimpe_mcp import __version__
 from bimpe_mcp.sandbox import RunningSandbox
-from bimpe_mcp.tools import ALL_TOOLS
+from bimpe_mcp.tools import ALL_TOOLS, unfence
 from tests.harness import connect, run_cli, server_env, spawn_cli
 
 run = run_cli
@@ -225,7 +225,7 @@ async def test_stdio_sandbox_mode_needs_no_key() -> None:
             "send_test_message", {"agent_id": agents["items"][0]["id"], "message": "Hello there", "timeout_s": 10}
         )
     assert [agent["name"] for agent in agents["items"]] == ["Bimpe Demo Agent"]
-    assert exchange["reply"]["message"].endswith('You said: "Hello there"')
+    assert unfence(exchange)["reply"]["message"].endswith('You said: "Hello there"')
 
 
 def one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
