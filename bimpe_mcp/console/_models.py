@@ -72,6 +72,7 @@ __all__ = [
     "ResponseMapping",
     "ResponseModel",
     "Secret",
+    "SentMessage",
     "StreamTicket",
     "TestCode",
     "Untrusted",
@@ -558,6 +559,12 @@ class Message(ResponseModel):
     created_at: str | None = None
     conversation_id: str | None = None
     attachments: list[Attachment] | None = None
+
+
+class SentMessage(Message):
+    """The Console's answer to a message this team sent: its text is the sender's own, so it is trusted."""
+
+    message: str | None = None
 
 
 class MessageSend(RequestModel):
