@@ -2,9 +2,10 @@
 
 Every call goes: argument check (`check_arguments`, a middleware, so a bad argument gets a
 readable error naming the field; the only validation of the call) → confirmation for the
-tools the `--confirm` policy covers → the spec's runner with a per-call `ConsoleClient` → a structured result,
-or an `isError` result (see `_contract`). Secrets never leave: results, errors and progress
-messages pass through a `Redactor` that knows the call's secret values.
+tools the `--confirm` policy covers → the spec's runner with a per-call `ConsoleClient` → a
+structured result, its outside text fenced, or an `isError` result (see `_contract`). Secrets
+never leave: results, errors and progress messages pass through a `Redactor` that knows the
+call's secret values.
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ class ToolFactory:
         self.backend = backend
         self.hidden = dict(hidden or {})
         self.bound: dict[str, _BoundTool] = {}
+        self.fenced: set[str] = set()
+        """The tools whose results can carry text written outside the team, fenced."""
         for spec in specs:
             confined = backend.agent_id is not None and spec.scope is Scope.AGENT
             injected = {"agent_id": backend.agent_id} if confined else {}
@@ -159,6 +162,7 @@ class ToolFactory:
             description = entry.spec.description
             if untrusted_paths(outputs):
                 description = f"{description} {FENCED_NOTE}"
+                self.fenced.add(entry.spec.name)
             entry.tool = builder.build(
                 entry.spec,
                 self._handler(entry),
