@@ -166,3 +166,17 @@ def test_every_console_code_has_a_fix_and_key_fixes_name_where_the_key_came_from
     error = invalid.error("m", status=401, code="api_key_invalid")
     assert "the Authorization header" in console_fix(error, "the Authorization header")
     assert "BIMPE_API_KEY" in console_fix(error)
+
+
+def test_an_outward_tool_without_a_target_id_says_how_it_can_be_confirmed() -> None:
+    """A tool another toolset marks outward without a confirm parameter: only a person can confirm it."""
+    from dataclasses import replace
+
+    from bimpe_mcp.tools import _confirmation
+
+    spec = replace(SPECS["send_message"], confirm=None)
+    assert needs_confirmation(spec, "elicit") and needs_confirmation(spec, "id")
+    assert not needs_confirmation(spec, "either")
+    unanswered = AcceptedElicitation[Any].model_construct(data=_confirmation._NotConfirmed(None))
+    refused = confirmation_refusal(spec, unanswered, "id") or ""
+    assert "It has no id to confirm with" in refused and "--confirm either or elicit" in refused
