@@ -11,7 +11,7 @@ from bimpe_mcp.upstream import PathBuilder
 
 __all__ = ["TOOLKIT_PATTERN", "ConnectionId", "Toolkit", "route"]
 
-TOOLKIT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+TOOLKIT_PATTERN = r"^[a-z0-9_-]+$"
 """A toolkit slug (gmail, google-calendar): lower case, digits, `-` and `_`."""
 
 Toolkit = Annotated[str, Field(pattern=TOOLKIT_PATTERN, max_length=64)]

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from bimpe_mcp import DEFAULT_BUTTERBASE_URL
 from bimpe_mcp.butterbase._errors import (
     ButterbaseConnectionError,
     ButterbaseKeyError,
@@ -24,7 +25,6 @@ from bimpe_mcp.upstream import HEADER_TOKEN, RequestSpec, RetryingTransport, Ret
 __all__ = ["BUTTERBASE_PREFIX", "DEFAULT_BUTTERBASE_URL", "ButterbaseResult", "ButterbaseTransport"]
 
 BUTTERBASE_PREFIX = "/v1"
-DEFAULT_BUTTERBASE_URL = "https://api.butterbase.ai"
 
 logger = logging.getLogger("bimpe_mcp.butterbase")
 

@@ -1,7 +1,10 @@
-"""Confirmation of destructive tools: by the `confirm` argument, by asking the user, or refused.
+"""Confirmation of destructive tools: by the `confirm` argument, by asking the user, or refused;
+and offering the user a URL (URL-mode elicitation).
 
 One SDK resolver serves every confirmed tool. It runs before the tool body, on both protocol
-eras (a 2025 elicitation request, or a 2026 multi-round `input_required`).
+eras (a 2025 elicitation request, or a 2026 multi-round `input_required`). A URL is offered
+only on a connection that can carry a server-initiated request (the SDK's resolvers ask by form
+only): elsewhere the tool's result carries the URL alone.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit
+from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, Field
 
 from bimpe_mcp.tools._spec import ToolSpec
 
-__all__ = ["ConfirmForm", "confirmation_refusal", "confirmation_resolver"]
+__all__ = ["ConfirmForm", "confirmation_refusal", "confirmation_resolver", "offer_url"]
 
 
 class ConfirmForm(BaseModel):
@@ -70,3 +74,20 @@ def confirmation_refusal(spec: ToolSpec, outcome: Any) -> str | None:
         target = f" ('{data.target}')" if data.target else ""
         return f"{spec.name} needs confirmation: nothing was sent. To go ahead, {how}{target}."
     return f"{spec.name} was not confirmed by the user: nothing was sent. To go ahead anyway, {how}."
+
+
+async def offer_url(ctx: Context[Any, Any], message: str, url: str, elicitation_id: str) -> str:
+    """Show `url` to the user through URL-mode elicitation, where the client declares it.
+
+    "accepted", "declined" or "cancelled" as the user answered; "not_offered" when the client has no URL
+    mode or the connection cannot carry the request (a 2026 or stateless exchange).
+    """
+    capabilities = ctx.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    if elicitation is None or elicitation.url is None:
+        return "not_offered"
+    try:
+        answer = await ctx.elicit_url(message, url, elicitation_id)
+    except MCPError:
+        return "not_offered"
+    return {"accept": "accepted", "decline": "declined"}.get(answer.action, "cancelled")
