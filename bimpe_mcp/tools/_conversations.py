@@ -168,6 +168,7 @@ TOOLS = (
         output=m.Message,
         run=_send_message,
         hints=WRITE.reaching_out(),
+        outward=True,
     ),
     ToolSpec(
         name="set_conversation_ai",
