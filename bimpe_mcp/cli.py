@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bimpe-mcp",
         description="MCP server for the BimpeAI Console API. With no command it serves MCP over stdio.",
         epilog="Environment: " + ", ".join(s.env for s in SETTINGS_TABLE) + ".",
+        allow_abbrev=False,  # `demo --butterbase` is a flag of its own, not short for --butterbase-app-id
     )
     parser.add_argument("-V", "--version", action="version", version=f"bimpe-mcp {__version__}")
     add_flags(parser, "serve")
@@ -75,11 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--empty", action="store_true", help="Seed no demo data (default: a demo team and agent).")
 
-    _command(
+    demo = _command(
         commands,
         "demo",
         "Walk the integrations scenario (Stripe, Google Calendar, a custom API, an MCP server, a test chat) "
         "against a private sandbox and print the transcript.",
+    )
+    demo.add_argument(
+        "--butterbase",
+        action="store_true",
+        help="Walk Butterbase's instead: search the catalog, enable Gmail, connect a user, list tools, send an email.",
     )
 
     call = _command(
@@ -139,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo":
         from bimpe_mcp.demo import run_demo
 
-        return _writing_stdout(run_demo)
+        return _writing_stdout(lambda: run_demo(butterbase=args.butterbase))
     try:
         settings = settings_from_args(args)
     except SettingsError as error:

@@ -129,7 +129,7 @@ async def test_every_tool_passes_the_guardrails(spec: Any) -> None:
 
 
 async def test_the_whole_catalog_stays_within_its_context_budget() -> None:
-    """The Console tools within one budget; the opt-in butterbase toolset (listed only when configured) within its own."""
+    """The Console tools within one budget; the opt-in butterbase toolset (listed when configured) within its own."""
     tools = await listed_tools()
     console = [tool for tool in tools if tool["_meta"]["toolset"] != "butterbase"]
     butterbase = [tool for tool in tools if tool["_meta"]["toolset"] == "butterbase"]

@@ -57,7 +57,7 @@ def test_version_and_bad_settings() -> None:
 
 def test_tools_honours_the_serve_flags_and_environment() -> None:
     lines = run("tools").stdout.splitlines()
-    assert [line.split()[0] for line in lines] == [spec.name for spec in ALL_TOOLS]
+    assert [line.split()[0] for line in lines] == [spec.name for spec in ALL_TOOLS if spec.toolset != "butterbase"]
     assert "delete_agent                   agents         destructive" in lines[4]
     read_only = run("tools", "--read-only").stdout.splitlines()
     assert {line.split()[2] for line in read_only} == {"read-only"}
@@ -167,7 +167,8 @@ async def test_start_up_makes_no_network_call() -> None:
         console.listen()
         console.setblocking(False)
         url = f"http://127.0.0.1:{console.getsockname()[1]}"
-        env = {"BIMPE_BASE_URL": url, "BIMPE_API_KEY": "sk_test_x"}
+        env = {"BIMPE_BASE_URL": url, "BIMPE_API_KEY": "sk_test_x", "BUTTERBASE_BASE_URL": url}
+        env |= {"BUTTERBASE_API_KEY": "bb_sk_test_x", "BUTTERBASE_APP_ID": "app_x"}
         async with connect("stdio", None, env=env) as conn:
             assert len((await conn.client.list_tools()).tools) == len(ALL_TOOLS)
             await conn.client.list_prompts()
@@ -337,7 +338,8 @@ def test_an_empty_toolsets_flag_is_an_error_but_an_empty_variable_means_all() ->
     for empty in ("", " , "):
         failed = one_line_failure(run("tools", "--toolsets", empty))
         assert "--toolsets is empty" in failed and "agents, knowledge" in failed and "phone_numbers" in failed
-    listed = run("tools", env=server_env(None, BIMPE_TOOLSETS="")).stdout.splitlines()
+    butterbase = {"BUTTERBASE_API_KEY": "bb_sk_test_x", "BUTTERBASE_APP_ID": "app_x"}
+    listed = run("tools", env=server_env(None, BIMPE_TOOLSETS="", **butterbase)).stdout.splitlines()
     assert len(listed) == len(ALL_TOOLS)
 
 
