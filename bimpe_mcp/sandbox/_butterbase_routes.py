@@ -1,7 +1,8 @@
 """Butterbase's routes under /v1/{app_id}/integrations, and the admin route for its faults.
 
 Every route but the OAuth callback authenticates the admin key; writes honour `Idempotency-Key`
-as the Console's do (a replay answers the first result), so a retried write is not applied twice.
+as the Console's do (a replay answers the first result, a 5xx after acting included), so a retried
+write is not applied twice.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ def _route(method: str, path: str, handler: Handler, status: int = 200) -> Route
             record = (f"{api_key}|{fingerprint}", method, f"{request.url.path}|{idem}")
             if (replayed := rules.idempotency.get(record)) is not None:
                 return _answer(*replayed, replayed_header=True)
-        data = handler(rules, request, body)
+        try:
+            data = handler(rules, request, body)
+        except ButterbaseSandboxError as error:
+            if record is not None and error.status >= 500:  # it acted, then failed: a replay must not act again
+                rules.idempotency[record] = (error.status, error.body())
+            raise
         if record is not None:
             rules.idempotency[record] = (status, data)
         return _answer(status, data)
