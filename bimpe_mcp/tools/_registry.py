@@ -159,6 +159,8 @@ class ToolFactory:
         self.backend = backend
         self.hidden = dict(hidden or {})
         self.bound: dict[str, _BoundTool] = {}
+        if backend.butterbase is None and (needing := [spec.name for spec in specs if spec.api == "butterbase"]):
+            raise ValueError(f"{', '.join(needing)} need a Butterbase app (Backend.butterbase)")
         for spec in specs:
             confined = backend.agent_id is not None and spec.scope is Scope.AGENT
             injected = {"agent_id": backend.agent_id} if confined else {}
@@ -220,12 +222,6 @@ class ToolFactory:
             if spec.confirm and (refusal := confirmation_refusal(spec, confirmation)):
                 return self._finish(spec, error_result(refusal), started, outcome="needs_confirmation")
             butterbase = backend.butterbase if spec.api == "butterbase" else None
-            if spec.api == "butterbase" and butterbase is None:
-                text = (
-                    f"{spec.name} failed: Butterbase is not configured. Set BUTTERBASE_API_KEY and "
-                    "BUTTERBASE_APP_ID for the server. Nothing was sent."
-                )
-                return self._finish(spec, error_result(text), started)
             api_key = backend.api_key_for(ctx)
             if api_key is None and butterbase is None:
                 text = (
@@ -233,8 +229,8 @@ class ToolFactory:
                     "or send 'Authorization: Bearer sk_…' with each HTTP request. Nothing was sent."
                 )
                 return self._finish(spec, error_result(text), started)
-            secrets = [key.value for key in (api_key,) if key is not None]
-            redactor = redactor.with_secrets([*secrets, *([butterbase.api_key] if butterbase else [])])
+            keys = (api_key.value if api_key else "", butterbase.api_key if butterbase else "")
+            redactor = redactor.with_secrets(key for key in keys if key)
             idempotency_key = getattr(params, "idempotency_key", None)
             prefix = None if spec.hints.read_only else (idempotency_key or uuid.uuid4().hex[:16])
             # A Butterbase tool never calls the Console: its Console client, keyless or not, stays unused.
