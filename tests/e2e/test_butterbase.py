@@ -90,7 +90,7 @@ async def test_request_headers_narrow_the_toolset(sandbox: RunningSandbox) -> No
 
 async def test_each_butterbase_error_reaches_the_model_with_its_fix(sandbox: RunningSandbox) -> None:
     butterbase = sandbox.store.butterbase
-    async with connect("memory", sandbox) as conn:
+    async with connect("memory", sandbox, args=["--max-retries", "0"]) as conn:
         not_enabled = await conn.fails("butterbase_connect_user", {"toolkit": "notion", **USER})
         no_account = await conn.fails(
             "butterbase_execute_tool", {"tool_name": "SLACK_SEND_MESSAGE", "params": {"text": "x"}, **USER}
