@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from bimpe_mcp.butterbase import TOOLKIT_PATTERN, ButterbaseClient, ButterbaseResult
 from bimpe_mcp.butterbase import models as m
+from bimpe_mcp.tools._runtime import ToolCall
 from bimpe_mcp.tools._spec import READ, UPDATE, WRITE, Deleted, Hints, ListedBy, Page, Scope, ToolParams, ToolSpec
 
 ToolkitSlug = Annotated[
@@ -92,8 +93,9 @@ class ConnectStarted(BaseModel):
     next_step: str
 
 
-def _butterbase(call: Any) -> ButterbaseClient:
-    client: ButterbaseClient | None = call.butterbase
+def _butterbase(call: ToolCall[Any]) -> ButterbaseClient:
+    """The call's Butterbase client: the registry builds one for every spec with `api="butterbase"`."""
+    client = call.butterbase
     if client is None:
         raise RuntimeError("a Butterbase tool ran without a Butterbase client")
     return client
@@ -105,8 +107,8 @@ async def _listed(fetching: Awaitable[ButterbaseResult]) -> dict[str, Any]:
     return {"items": items, "page": 1, "total_count": len(items), "has_next_page": False}
 
 
-async def _connect(call: Any) -> dict[str, Any]:
-    p: ConnectUser = call.params
+async def _connect(call: ToolCall[ConnectUser]) -> dict[str, Any]:
+    p = call.params
     started: m.ConnectRequest = (await _butterbase(call).connect(p.toolkit, p.user_id, p.redirect_url)).data
     offered = "not_offered"
     if call.offer_url is not None:
