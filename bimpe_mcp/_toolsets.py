@@ -54,6 +54,15 @@ TOOLSETS: tuple[Toolset, ...] = (
     Toolset("conversations", "Conversations, messages, the AI pause switch and live message streams."),
     Toolset("calls", "Call history and real outbound calls."),
     Toolset("phone_numbers", "The team's phone numbers and requests for new ones."),
+    Toolset(
+        "butterbase",
+        "A Butterbase app's integrations (Gmail, Slack, Notion… on Composio): toolkits, user connections, "
+        "tool runs. Listed only when BUTTERBASE_API_KEY and BUTTERBASE_APP_ID are set.",
+        guidance=(
+            "Butterbase: butterbase_enable_toolkit, then butterbase_connect_user gives an authUrl the user must "
+            "open; butterbase_execute_tool then acts as that user (real email and messages).",
+        ),
+    ),
 )
 
 TOOLSET_IDS: tuple[str, ...] = tuple(toolset.id for toolset in TOOLSETS)

@@ -20,10 +20,11 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from bimpe_mcp import __version__
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._toolsets import TOOLSETS
+from bimpe_mcp.butterbase import ButterbaseTransport
 from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
 from bimpe_mcp.logs import serving_mcp_request
 from bimpe_mcp.settings import Settings
-from bimpe_mcp.tools import ALL_TOOLS, Backend, ToolFactory, select_tools
+from bimpe_mcp.tools import ALL_TOOLS, Backend, ButterbaseAccess, ToolFactory, select_tools
 
 __all__ = ["BimpeServer", "build_server", "instructions"]
 
@@ -73,6 +74,8 @@ class BimpeServer:
 
     async def aclose(self) -> None:
         await self.backend.transport.aclose()
+        if self.backend.butterbase is not None:
+            await self.backend.butterbase.transport.aclose()
 
 
 def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> BimpeServer:
@@ -93,7 +96,9 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
         agent_id=settings.agent_id,
         metrics=metrics,
         confirm=settings.confirm,
+        butterbase=_butterbase(settings, http_transport),
     )
+    unavailable = {} if backend.butterbase else {"butterbase": _BUTTERBASE_UNSET}
     specs, hidden = select_tools(
         ALL_TOOLS,
         toolsets=settings.toolsets,
@@ -101,6 +106,7 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
         agent_id=settings.agent_id,
         tools=settings.tools,
         exclude_tools=settings.exclude_tools,
+        unavailable=unavailable,
     )
     factory = ToolFactory(specs, backend, hidden=hidden)
     security = RequestStateSecurity(keys=[settings.state_key]) if settings.state_key else None
@@ -120,6 +126,23 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
     _add_resources(mcp, backend)
     _add_prompts(mcp)
     return BimpeServer(mcp, backend, factory)
+
+
+_BUTTERBASE_UNSET = "Butterbase is not configured (set BUTTERBASE_API_KEY and BUTTERBASE_APP_ID)"
+
+
+def _butterbase(settings: Settings, http_transport: httpx.AsyncBaseTransport | None) -> ButterbaseAccess | None:
+    """The Butterbase app the butterbase toolset manages, when the settings name one."""
+    if not (settings.butterbase_api_key and settings.butterbase_app_id):
+        return None
+    transport = ButterbaseTransport(
+        base_url=settings.butterbase_base_url,
+        timeout=settings.timeout,
+        retry=RetryPolicy(max_retries=settings.max_retries),
+        transport=http_transport,
+        user_agent=f"bimpe-mcp/{__version__}",
+    )
+    return ButterbaseAccess(transport, settings.butterbase_api_key, settings.butterbase_app_id)
 
 
 def _observed(metrics: Metrics) -> ServerMiddleware[Any]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from bimpe_mcp import DEFAULT_BASE_URL
+from bimpe_mcp import DEFAULT_BASE_URL, DEFAULT_BUTTERBASE_URL
 from bimpe_mcp._toolsets import TOOLSET_IDS, TOOLSETS
 
 __all__ = ["SETTINGS_TABLE", "TOOLSET_IDS", "Setting", "Settings", "SettingsError", "add_flags"]
@@ -429,6 +429,29 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
         flag="--log-json",
         switch=True,
     ),
+    Setting(
+        name="butterbase_base_url",
+        env="BUTTERBASE_BASE_URL",
+        default=DEFAULT_BUTTERBASE_URL,
+        help="Butterbase API base URL (the butterbase toolset).",
+        parse=_base_url,
+        flag="--butterbase-base-url",
+    ),
+    Setting(
+        name="butterbase_api_key",
+        env="BUTTERBASE_API_KEY",
+        default="",
+        help="Butterbase admin key (bb_sk_…); with BUTTERBASE_APP_ID it lists the butterbase toolset.",
+        parse=_optional_text,
+    ),
+    Setting(
+        name="butterbase_app_id",
+        env="BUTTERBASE_APP_ID",
+        default="",
+        help="The Butterbase app whose integrations the butterbase toolset manages.",
+        parse=_optional_text,
+        flag="--butterbase-app-id",
+    ),
 )
 
 
@@ -484,6 +507,9 @@ class Settings:
     shutdown_grace: float = 20.0
     max_sessions_per_credential: int = 20
     session_idle_timeout: float = 600.0
+    butterbase_base_url: str = DEFAULT_BUTTERBASE_URL
+    butterbase_api_key: str | None = field(default=None, repr=False)
+    butterbase_app_id: str | None = None
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -507,3 +533,11 @@ class Settings:
 
     def with_backend(self, *, base_url: str, api_key: str | None) -> Settings:
         return replace(self, base_url=base_url, api_key=api_key)
+
+    def with_butterbase(self, *, base_url: str, api_key: str, app_id: str) -> Settings:
+        return replace(self, butterbase_base_url=base_url, butterbase_api_key=api_key, butterbase_app_id=app_id)
+
+    @property
+    def butterbase_configured(self) -> bool:
+        """Both the key and the app id are set: the butterbase toolset can be listed."""
+        return bool(self.butterbase_api_key and self.butterbase_app_id)

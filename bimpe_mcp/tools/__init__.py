@@ -6,6 +6,7 @@ Every module here is private; this package's `__all__` is its public face. The c
 
 from bimpe_mcp.tools import (
     _agents,
+    _butterbase,
     _calls,
     _conversations,
     _integrations,
@@ -15,7 +16,7 @@ from bimpe_mcp.tools import (
     _workflows,
 )
 from bimpe_mcp.tools._fencing import unfence
-from bimpe_mcp.tools._registry import ApiKey, Backend, KeyProvider, NarrowingProvider, ToolFactory
+from bimpe_mcp.tools._registry import ApiKey, Backend, ButterbaseAccess, KeyProvider, NarrowingProvider, ToolFactory
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
 from bimpe_mcp.tools._selection import Narrowing, hidden_reason, narrowed_reason, select_tools
 from bimpe_mcp.tools._spec import Hints, Scope, ToolSpec
@@ -29,12 +30,14 @@ ALL_TOOLS: tuple[ToolSpec, ...] = (
     *_conversations.TOOLS,
     *_calls.TOOLS,
     *_phone_numbers.TOOLS,
+    *_butterbase.TOOLS,
 )
 
 __all__ = [
     "ALL_TOOLS",
     "ApiKey",
     "Backend",
+    "ButterbaseAccess",
     "Hints",
     "KeyProvider",
     "Limits",

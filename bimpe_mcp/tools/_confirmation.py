@@ -11,23 +11,37 @@ The policy (`--confirm`) says which answers count:
 One SDK resolver serves every confirmed tool. It runs before the tool body, on both protocol
 eras (a 2025 elicitation request, or a 2026 multi-round `input_required`, whose answer rides the
 sealed request state, so a confirmation asked by one replica can finish on another).
+
+It also offers the user a URL (URL-mode elicitation), where the client declares it and the
+connection can carry a server-initiated request; elsewhere the tool's result carries the URL alone.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit
+from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, Field
 
 from bimpe_mcp.tools._spec import ToolSpec
 
-__all__ = ["ConfirmForm", "ConfirmPolicy", "confirmation_refusal", "confirmation_resolver", "needs_confirmation"]
+__all__ = [
+    "ConfirmForm",
+    "ConfirmPolicy",
+    "confirmation_refusal",
+    "confirmation_resolver",
+    "needs_confirmation",
+    "offer_url",
+]
 
 ConfirmPolicy = Literal["elicit", "id", "either"]
 
+_NOT_SENT: Final = frozenset({"confirm", "idempotency_key"})
+_SHOWN_CHARS: Final = 400
 _ONLY_A_PERSON: Final = "This server takes only a person's answer, asked through the client (--confirm elicit)"
 _NO_ASKING: Final = (
     "Use an MCP client that supports elicitation, or ask the server's operator to accept confirm=<id> "
@@ -96,8 +110,14 @@ def _target(spec: ToolSpec, injected: Mapping[str, Any], arguments: Mapping[str,
 
 
 def _question(spec: ToolSpec, target: str | None, arguments: Mapping[str, Any]) -> str:
-    """What the person is asked: the action, its target and, for a message, the words that would be sent."""
-    subject = f"{spec.title} {target}" if target else spec.title
+    """What the person is asked: the action, its target (or, without one, the arguments as sent) and,
+    for a message, the words that would be sent."""
+    if target:
+        subject = f"{spec.title} {target}"
+    else:
+        sent = {k: v for k, v in arguments.items() if k not in _NOT_SENT and v is not None}
+        shown = json.dumps(sent, ensure_ascii=False, default=str)
+        subject = f"{spec.title} {shown if len(shown) <= _SHOWN_CHARS else shown[: _SHOWN_CHARS - 1] + '…'}"
     if isinstance(text := arguments.get("message"), str):
         subject += f': "{text}"'
     return f"{subject}? This cannot be undone."
@@ -133,3 +153,20 @@ def confirmation_refusal(spec: ToolSpec, outcome: Any, policy: ConfirmPolicy) ->
     if policy == "either":
         return f"{spec.name} was not confirmed by the user: nothing was sent. To go ahead anyway, {how}."
     return f"{spec.name} was not confirmed by the user: nothing was sent."
+
+
+async def offer_url(ctx: Context[Any, Any], message: str, url: str, elicitation_id: str) -> str:
+    """Show `url` to the user through URL-mode elicitation, where the client declares it.
+
+    "accepted", "declined" or "cancelled" as the user answered; "not_offered" when the client has no URL
+    mode or the connection cannot carry the request (a 2026 or stateless exchange).
+    """
+    capabilities = ctx.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    if elicitation is None or elicitation.url is None:
+        return "not_offered"
+    try:
+        answer = await ctx.elicit_url(message, url, elicitation_id)
+    except MCPError:
+        return "not_offered"
+    return {"accept": "accepted", "decline": "declined"}.get(answer.action, "cancelled")

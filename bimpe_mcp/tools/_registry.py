@@ -28,6 +28,14 @@ from pydantic import BaseModel
 
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._redact import Redactor
+from bimpe_mcp.butterbase import (
+    ButterbaseClient,
+    ButterbaseError,
+    ButterbaseIdError,
+    ButterbaseKeyError,
+    ButterbaseRequestError,
+    ButterbaseTransport,
+)
 from bimpe_mcp.console import (
     ConsoleClient,
     ConsoleError,
@@ -42,8 +50,15 @@ from bimpe_mcp.tools._confirmation import (
     confirmation_refusal,
     confirmation_resolver,
     needs_confirmation,
+    offer_url,
 )
-from bimpe_mcp.tools._contract import describe_console_error, describe_invalid, error_result, success_result
+from bimpe_mcp.tools._contract import (
+    describe_butterbase_error,
+    describe_console_error,
+    describe_invalid,
+    error_result,
+    success_result,
+)
 from bimpe_mcp.tools._fencing import FENCED_NOTE, untrusted_paths
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
 from bimpe_mcp.tools._schemas import args_model, output_model, published_schemas
@@ -51,7 +66,7 @@ from bimpe_mcp.tools._sdk import ArgModelBase, ToolBuilder, pre_parse_json
 from bimpe_mcp.tools._selection import Narrowing, narrowed_reason
 from bimpe_mcp.tools._spec import Scope, ToolSpec
 
-__all__ = ["ApiKey", "Backend", "KeyProvider", "NarrowingProvider", "ToolFactory"]
+__all__ = ["ApiKey", "Backend", "ButterbaseAccess", "KeyProvider", "NarrowingProvider", "ToolFactory"]
 
 logger = logging.getLogger("bimpe_mcp.tools")
 
@@ -74,6 +89,15 @@ NarrowingProvider = Callable[[ServerRequestContext[Any, Any]], "Narrowing | None
 """What one request narrows the tools to, found by the transport (the HTTP layer reads its headers)."""
 
 
+@dataclass(frozen=True)
+class ButterbaseAccess:
+    """The server's one Butterbase app: its pool, admin key and app id (from BUTTERBASE_*, never a request)."""
+
+    transport: ButterbaseTransport
+    api_key: str = field(repr=False)
+    app_id: str
+
+
 @dataclass
 class Backend:
     """What every tool call needs from the server: the pool, the server's key, scope, limits and metrics.
@@ -92,6 +116,8 @@ class Backend:
     narrowing_provider: NarrowingProvider | None = None
     confirm: ConfirmPolicy = "either"
     """How destructive and outward calls are confirmed (`--confirm`); no request changes it."""
+    butterbase: ButterbaseAccess | None = None
+    """Set when BUTTERBASE_API_KEY and BUTTERBASE_APP_ID are: what the butterbase toolset calls."""
 
     def api_key_for(self, ctx: Context[Any, Any]) -> ApiKey | None:
         if self.key_provider is not None and (from_request := self.key_provider(ctx)) is not None:
@@ -134,6 +160,11 @@ class _BoundTool:
         return list(self.tool.parameters["properties"])
 
 
+def api_key_source(api_key: ApiKey | None) -> str:
+    """Where the caller's BimpeAI key came from, for errors that name the place to fix."""
+    return api_key.source if api_key is not None else "BIMPE_API_KEY"
+
+
 class ToolFactory:
     """Builds the MCP `Tool` objects and the argument-checking middleware for one server."""
 
@@ -142,6 +173,8 @@ class ToolFactory:
         self.backend = backend
         self.hidden = dict(hidden or {})
         self.bound: dict[str, _BoundTool] = {}
+        if backend.butterbase is None and (needing := [spec.name for spec in specs if spec.api == "butterbase"]):
+            raise ValueError(f"{', '.join(needing)} need a Butterbase app (Backend.butterbase)")
         self.fenced: set[str] = set()
         """The tools whose results can carry text written outside the team, fenced."""
         for spec in specs:
@@ -218,39 +251,63 @@ class ToolFactory:
             redactor = Redactor(models.secret_values(params))
             if entry.confirmed and (refusal := confirmation_refusal(spec, confirmation, backend.confirm)):
                 return self._finish(spec, error_result(refusal), started, outcome="needs_confirmation")
+            butterbase = backend.butterbase if spec.api == "butterbase" else None
             api_key = backend.api_key_for(ctx)
-            if api_key is None:
+            if api_key is None and butterbase is None:
                 text = (
                     f"{spec.name} failed: no BimpeAI API key. Set BIMPE_API_KEY for the server, "
                     "or send 'Authorization: Bearer sk_…' with each HTTP request. Nothing was sent."
                 )
                 return self._finish(spec, error_result(text), started)
-            redactor = redactor.with_secrets([api_key.value])
+            keys = (api_key.value if api_key else "", butterbase.api_key if butterbase else "")
+            redactor = redactor.with_secrets(key for key in keys if key)
             idempotency_key = getattr(params, "idempotency_key", None)
             prefix = None if spec.hints.read_only else (idempotency_key or uuid.uuid4().hex[:16])
-            client = ConsoleClient(backend.transport, api_key.value, idempotency_prefix=prefix)
+            # A Butterbase tool never calls the Console: its Console client, keyless or not, stays unused.
+            client = ConsoleClient(backend.transport, api_key.value if api_key else "", idempotency_prefix=prefix)
+            bb_client = (
+                ButterbaseClient(butterbase.transport, butterbase.api_key, butterbase.app_id, idempotency_prefix=prefix)
+                if butterbase is not None
+                else None
+            )
+
+            def request_ids() -> list[str]:
+                return [*client.request_ids, *(bb_client.request_ids if bb_client else [])]
+
+            def wrote() -> bool:
+                return client.write_may_have_happened or (bb_client is not None and bb_client.write_may_have_happened)
 
             async def progress(done: float, total: float | None, message: str | None) -> None:
                 await ctx.report_progress(done, total, redactor.text(message) if message else None)
 
+            async def offer(message: str, url: str, elicitation_id: str) -> str:
+                return await offer_url(ctx, redactor.text(message), url, elicitation_id)
+
             scope_agent_id = backend.scope_agent_for(ctx.request_context)
-            call = ToolCall(params, client, progress, backend.limits, scope_agent_id, spec.nullable)
+            call = ToolCall(params, client, progress, backend.limits, scope_agent_id, spec.nullable, bb_client, offer)
             try:
                 value = await spec.run(call)
-                result = success_result(entry.output_model, value, client.request_ids, redactor)
+                result = success_result(entry.output_model, value, request_ids(), redactor)
             except anyio.get_cancelled_exc_class():
-                self._cancelled(spec, started, prefix, client)
+                self._cancelled(spec, started, prefix, request_ids())
                 raise
             except Refused as refusal:
                 result = error_result(redactor.text(f"{spec.name} refused: {refusal}"))
-            except InvalidApiKeyError as error:
-                text = f"{spec.name} failed: the BimpeAI API key in {api_key.source} is unusable: {error.message}. "
-                result = error_result(text + f"Fix {api_key.source} and call again. Nothing was sent.")
-            except InvalidIdError as error:
+            except (InvalidApiKeyError, ButterbaseKeyError) as error:
+                place = "BUTTERBASE_API_KEY" if isinstance(error, ButterbaseKeyError) else api_key_source(api_key)
+                which = "Butterbase" if isinstance(error, ButterbaseKeyError) else "BimpeAI"
+                text = f"{spec.name} failed: the {which} API key in {place} is unusable: {error.message}. "
+                result = error_result(text + f"Fix {place} and call again. Nothing was sent.")
+            except (InvalidIdError, ButterbaseIdError) as error:
                 text = f"Invalid arguments for {spec.name}: {error.message}. Nothing was sent."
                 result = error_result(redactor.text(text))
-            except ConsoleRequestError as error:
+            except (ConsoleRequestError, ButterbaseRequestError) as error:
                 result = error_result(redactor.text(f"{spec.name} failed: {error.message}. Nothing was sent."))
+            except ButterbaseError as error:
+                text = describe_butterbase_error(
+                    spec, error, prefix, wrote=wrote(), lookups=self._lookups(entry, ctx.request_context)
+                )
+                result = error_result(redactor.text(text))
             except ConsoleError as error:
                 text = describe_console_error(
                     spec,
@@ -258,26 +315,27 @@ class ToolFactory:
                     prefix,
                     wrote=client.write_may_have_happened,
                     lookups=self._lookups(entry, ctx.request_context),
-                    key_source=api_key.source,
+                    key_source=api_key_source(api_key),
                 )
                 result = error_result(redactor.text(text))
             except Exception:
                 reference = f"mcp-{ctx.request_id}"
                 logger.exception("%s raised unexpectedly (%s)", spec.name, reference)
-                ids = ", ".join(client.request_ids) or "none"
+                ids = ", ".join(request_ids()) or "none"
                 text = (
-                    f"{spec.name} failed unexpectedly ({reference}; Console requests: {ids}). "
+                    f"{spec.name} failed unexpectedly ({reference}; {'Butterbase' if bb_client else 'Console'} "
+                    f"requests: {ids}). "
                     "The details are in the server log; the server keeps serving."
                 )
-                if client.write_may_have_happened and prefix:
+                if wrote() and prefix:
                     text += f" It may have been applied: retry only with idempotency_key='{prefix}'."
                 result = error_result(text)
-            return self._finish(spec, result, started, client.request_ids)
+            return self._finish(spec, result, started, request_ids())
 
         handler.__name__ = spec.name
         return handler
 
-    def _cancelled(self, spec: ToolSpec, started: float, prefix: str | None, client: ConsoleClient) -> None:
+    def _cancelled(self, spec: ToolSpec, started: float, prefix: str | None, request_ids: Sequence[str]) -> None:
         """A cancelled call leaves a trace: a write may have landed before the cancellation did."""
         elapsed = time.monotonic() - started
         self.backend.metrics.record_tool(spec.name, "cancelled", elapsed)
@@ -286,7 +344,7 @@ class ToolFactory:
             spec.name,
             elapsed * 1000,
             prefix or "none",
-            ", ".join(client.request_ids) or "none",
+            ", ".join(request_ids) or "none",
         )
 
     def _finish(

@@ -11,7 +11,7 @@ import enum
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
@@ -150,10 +150,14 @@ class ToolSpec:
     run: Runner
     hints: Hints
     confirm: str | tuple[str, ...] | None = None
-    outward: bool = False
     scope: Scope | None = None
     nullable: frozenset[str] = frozenset()
     """Inputs where an explicit null means "clear it" (e.g. unassign), so their schema admits null."""
+    api: Literal["console", "butterbase"] = "console"
+    """Which API the runner calls: `ToolCall.client` (the Console) or `ToolCall.butterbase`."""
+    outward: bool = False
+    """Acts on real people as someone (sends email or messages, places a call): a confirmation policy
+    may ask before it, as it asks before destructive tools."""
 
     def __post_init__(self) -> None:
         if self.scope is None:

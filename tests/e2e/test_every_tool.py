@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from bimpe_mcp.sandbox import RunningSandbox
@@ -180,6 +181,43 @@ async def exercise_every_tool(conn: Connection, sandbox: RunningSandbox) -> None
     assert request["status"] == "pending"
     requests = await conn.ok("list_phone_number_requests")
     assert [r["id"] for r in requests["items"]] == [request["id"]]
+
+    await exercise_butterbase(conn, sandbox)
+
+
+async def exercise_butterbase(conn: Connection, sandbox: RunningSandbox) -> None:
+    """The document's scenario and the rest: catalog, enable, connect (the user signs in), tools, execute."""
+    butterbase = sandbox.store.butterbase
+    curated = await conn.ok("butterbase_list_toolkits")
+    assert curated["total_count"] == 10 and all(toolkit["curated"] for toolkit in curated["items"])
+    found = await conn.ok("butterbase_list_toolkits", {"search": "sales"})
+    assert found["items"] == [{"toolkit": "salesforce", "displayName": "Salesforce", "curated": False}]
+    enabled = await conn.ok("butterbase_enable_toolkit", {"toolkit": "gmail", "scopes": ["gmail.send"]})
+    assert enabled == {**enabled, "toolkit": "gmail", "displayName": "Gmail", "scopes": ["gmail.send"]}
+    await conn.ok("butterbase_enable_toolkit", {"toolkit": "slack", "display_name": "Team chat"})
+    listed = await conn.ok("butterbase_list_enabled_toolkits")
+    assert [(t["toolkit"], t["displayName"]) for t in listed["items"]] == [("gmail", "Gmail"), ("slack", "Team chat")]
+    user = {"user_id": "user-1"}
+    started = await conn.ok(
+        "butterbase_connect_user", {"toolkit": "gmail", **user, "redirect_url": "https://app.example.com/done"}
+    )
+    assert started["url_elicitation"] == "not_offered" and "butterbase_list_connections" in started["next_step"]
+    assert (await conn.ok("butterbase_list_connections", user))["items"] == []
+    async with httpx.AsyncClient() as browser:  # the user opens authUrl and signs in
+        signed_in = await browser.get(started["authUrl"])
+    assert signed_in.status_code == 302 and signed_in.headers["location"] == "https://app.example.com/done"
+    [connection] = (await conn.ok("butterbase_list_connections", user))["items"]
+    assert connection == {**connection, "toolkit": "gmail", "userId": "user-1", "status": "active"}
+    tools = await conn.ok("butterbase_list_tools", {"toolkit": "gmail"})
+    assert {"GMAIL_SEND_EMAIL", "GMAIL_LIST_EMAILS"} <= {tool["name"] for tool in tools["items"]}
+    email = {"to": "ada@example.com", "subject": "Hi", "body": "Hello"}
+    sent = await conn.ok("butterbase_execute_tool", {"tool_name": "GMAIL_SEND_EMAIL", "params": email, **user})
+    assert sent["successful"] is True and butterbase.outbox[-1]["params"] == email
+    removed = await conn.ok("butterbase_disconnect", {"connection_id": connection["id"], "confirm": connection["id"]})
+    assert removed == {**removed, "deleted": True, "id": connection["id"]}
+    disabled = await conn.ok("butterbase_disable_toolkit", {"toolkit": "slack", "confirm": "slack"})
+    assert disabled["deleted"] is True and list(butterbase.enabled) == ["gmail"]
+    assert sandbox.store.counts["butterbase.execute"] == 1 and not butterbase.connections
 
 
 @pytest.mark.parametrize("kind", TRANSPORTS)

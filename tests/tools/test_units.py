@@ -130,7 +130,7 @@ def test_what_each_policy_confirms() -> None:
     covered = {policy: {spec.name for spec in ALL_TOOLS if needs_confirmation(spec, policy)} for policy in policies}
     destructive = {spec.name for spec in ALL_TOOLS if spec.hints.destructive}
     outward = {spec.name for spec in ALL_TOOLS if spec.outward}
-    assert outward == {"send_message", "make_call"}
+    assert outward == {"send_message", "make_call", "butterbase_execute_tool"}
     assert covered["either"] == destructive and "make_call" in destructive
     assert covered["id"] == covered["elicit"] == destructive | outward
 
