@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +20,12 @@ from mcp.server.mcpserver.exceptions import ResourceError
 
 from bimpe_mcp import __version__
 from bimpe_mcp._metrics import Metrics
+from bimpe_mcp._secret_page import LoopbackPage
 from bimpe_mcp._toolsets import TOOLSETS
 from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
 from bimpe_mcp.logs import serving_mcp_request
 from bimpe_mcp.settings import Settings
-from bimpe_mcp.tools import ALL_TOOLS, Backend, ToolFactory, select_tools
+from bimpe_mcp.tools import ALL_TOOLS, Backend, SecretEntries, ToolFactory, select_tools
 
 __all__ = ["BimpeServer", "build_server", "instructions"]
 
@@ -56,13 +58,20 @@ class BimpeServer:
     mcp: MCPServer
     backend: Backend
     tools: ToolFactory
+    entries: SecretEntries | None = None
 
     async def aclose(self) -> None:
         await self.backend.transport.aclose()
 
 
-def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> BimpeServer:
-    """The MCP server for `settings`. `http_transport` swaps the wire, for tests."""
+def build_server(
+    settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None, secret_entry: bool = True
+) -> BimpeServer:
+    """The MCP server for `settings`. `http_transport` swaps the wire, for tests.
+
+    `secret_entry`: serve the secret-entry page (on a loopback port, until a transport such as HTTP
+    serves it itself); without it (`bimpe-mcp call`, a script) secrets are passed as arguments.
+    """
     metrics = Metrics()
     console = ConsoleTransport(
         base_url=settings.base_url,
@@ -73,7 +82,13 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
         on_response=metrics.record_console_response,
         on_retry=metrics.record_console_retry,
     )
-    backend = Backend(transport=console, api_key=settings.api_key, agent_id=settings.agent_id, metrics=metrics)
+    backend = Backend(
+        transport=console,
+        api_key=settings.api_key,
+        agent_id=settings.agent_id,
+        metrics=metrics,
+        secret_arguments=settings.secret_arguments,
+    )
     specs, hidden = select_tools(
         ALL_TOOLS,
         toolsets=settings.toolsets,
@@ -83,6 +98,11 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
         exclude_tools=settings.exclude_tools,
     )
     factory = ToolFactory(specs, backend, hidden=hidden)
+    entries = loopback = None
+    if secret_entry:
+        entries = backend.entries = SecretEntries(factory.complete_entry, state_key=settings.state_key)
+        loopback = LoopbackPage(entries)
+        backend.link_base = loopback.base_url
     security = RequestStateSecurity(keys=[settings.state_key]) if settings.state_key else None
     mcp = MCPServer(
         "bimpe-mcp",
@@ -94,10 +114,22 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
         middleware=[_observed(metrics), factory.check_arguments, factory.narrow_listing],
         request_state_security=security,
         log_level=settings.log_level,  # type: ignore[arg-type]
+        lifespan=None if loopback is None else _serving_page(loopback),
     )
     _add_resources(mcp, backend)
     _add_prompts(mcp)
-    return BimpeServer(mcp, backend, factory)
+    return BimpeServer(mcp, backend, factory, entries)
+
+
+def _serving_page(page: LoopbackPage) -> Any:
+    """The server's lifespan: the loopback secret-entry page may run while it serves."""
+
+    @asynccontextmanager
+    async def lifespan(app: MCPServer) -> AsyncIterator[None]:
+        async with page.running():
+            yield
+
+    return lifespan
 
 
 def _observed(metrics: Metrics) -> ServerMiddleware[Any]:

@@ -419,6 +419,15 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
         flag="--log-json",
         switch=True,
     ),
+    Setting(
+        name="secret_arguments",
+        env="BIMPE_SECRET_ARGUMENTS",
+        default="allow",
+        help="allow: secrets may also be tool arguments (scripts); refuse: only the secret-entry page takes them.",
+        parse=_choice("allow", "refuse"),
+        flag="--secret-arguments",
+        choices=("allow", "refuse"),
+    ),
 )
 
 
@@ -473,6 +482,7 @@ class Settings:
     shutdown_grace: float = 20.0
     max_sessions_per_credential: int = 20
     session_idle_timeout: float = 600.0
+    secret_arguments: Literal["allow", "refuse"] = "allow"
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from bimpe_mcp.console import ConsoleClient, ListQuery, PageMeta, Result, walk_pages
+from bimpe_mcp.tools._secret_entry import EntryStatus
 from bimpe_mcp.tools._spec import Paging, Runner
 
 __all__ = ["Limits", "Refused", "ToolCall", "deleting", "listed", "paged", "request_body"]
@@ -37,6 +38,8 @@ class ToolCall(Generic[P]):
     """The agent the server is confined to (`--agent-id`), for runners that enforce it themselves."""
     nullable: frozenset[str] = frozenset()
     """The spec's inputs where null means "clear it" (`ToolSpec.nullable`)."""
+    secret_entries: Callable[[str], EntryStatus] | None = None
+    """What became of a secret entry the caller opened, by its pending id; None without a secret-entry page."""
 
     def body(self, model: type[R]) -> R:
         """The Console request model inside the flat params, built by `request_body`."""

@@ -20,6 +20,7 @@ from bimpe_mcp.console import Id
 
 if TYPE_CHECKING:
     from bimpe_mcp.tools._runtime import ToolCall
+    from bimpe_mcp.tools._secret_entry import SecretNeed
 
 __all__ = [
     "DELETE",
@@ -144,6 +145,9 @@ class ToolSpec:
     scope: Scope | None = None
     nullable: frozenset[str] = frozenset()
     """Inputs where an explicit null means "clear it" (e.g. unassign), so their schema admits null."""
+    secret_entry: Callable[[Any], SecretNeed | None] | None = None
+    """For a tool that takes secrets: what a call without them lacks (the user types it into the
+    secret-entry page), or None when the call needs no secret."""
 
     def __post_init__(self) -> None:
         if self.scope is None:
