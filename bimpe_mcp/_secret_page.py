@@ -32,7 +32,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from bimpe_mcp._netsec import LOOPBACK_HOSTS, AllowList, NetworkGuard
-from bimpe_mcp.tools import EntryRefused, PendingEntry, SecretEntries
+from bimpe_mcp.tools import EntryRefused, PendingEntry, SecretEntries, SecretNeed
 
 __all__ = ["ENTRY_PATH", "LoopbackPage", "secret_entry_routes"]
 
@@ -54,7 +54,7 @@ def secret_entry_routes(entries: SecretEntries) -> list[Route]:
             entry = entries.read(token)
         except EntryRefused as refusal:
             return _page(refusal.title, f"<p>{html.escape(refusal.message)}</p>", status=refusal.status)
-        return _form(entry, entries.csrf_token(entry))
+        return _form(entry, entries.describe(entry), entries.csrf_token(entry))
 
     return [Route(ENTRY_PATH + "/{token:str}", page, methods=["GET", "POST"])]
 
@@ -73,20 +73,21 @@ async def _submit(entries: SecretEntries, token: str, request: Request) -> Respo
     del body
     csrf = next(iter(form.get("csrf") or []), None)
     entry = entries.read(token)
+    need = entries.describe(entry)
     values: dict[tuple[str, ...], str] = {}
-    for index, field in enumerate(entry.fields):
+    for index, field in enumerate(need.fields):
         value = (form.get(f"field-{index}") or [""])[0].strip()
         if value:
             values[field.path] = value
     form.clear()
-    missing = [field.label for field in entry.fields if not field.optional and field.path not in values]
+    missing = [field.label for field in need.fields if not field.optional and field.path not in values]
     if missing or not values:
         problem = f"Fill in {', '.join(missing)}." if missing else "Fill in at least one field."
         # The same form again, empty: nothing typed is sent back into a page.
-        return _form(entry, entries.csrf_token(entry), problem=problem, status=400)
+        return _form(entry, need, entries.csrf_token(entry), problem=problem, status=400)
     result = await entries.submit(token, csrf, values)
     values.clear()
-    return _outcome(entry, result)
+    return _outcome(entry, need, result)
 
 
 # ---- rendering ----------------------------------------------------------------------------------------------
@@ -129,14 +130,17 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
     return HTMLResponse(document, status_code=status, headers=headers)
 
 
-def _target(entry: PendingEntry) -> str:
-    agent = entry.agent_name or entry.agent_id
-    return f"{html.escape(entry.service)}" + (f" to agent <strong>{html.escape(agent)}</strong>" if agent else "")
+def _target(entry: PendingEntry, need: SecretNeed) -> str:
+    agent = entry.agent_name or entry.arguments.get("agent_id")
+    service = f"<strong>{html.escape(need.service)}</strong>"
+    return service + (f" to agent <strong>{html.escape(str(agent))}</strong>" if agent else "")
 
 
-def _form(entry: PendingEntry, csrf: str, *, problem: str | None = None, status: int = 200) -> HTMLResponse:
+def _form(
+    entry: PendingEntry, need: SecretNeed, csrf: str, *, problem: str | None = None, status: int = 200
+) -> HTMLResponse:
     inputs = []
-    for index, field in enumerate(entry.fields):
+    for index, field in enumerate(need.fields):
         kind = "password" if field.masked else "text"
         required = "" if field.optional else " required"
         inputs.append(
@@ -146,7 +150,7 @@ def _form(entry: PendingEntry, csrf: str, *, problem: str | None = None, status:
         )
     left = max(0, int((entry.expires_at - time.time()) // 60))
     body = (
-        f"<p>Connect {_target(entry)}.</p>"
+        f"<p>Connect {_target(entry, need)}.</p>"
         + (f'<p class="problem">{html.escape(problem)}</p>' if problem else "")
         + '<form method="post" autocomplete="off">'
         + f'<input type="hidden" name="csrf" value="{html.escape(csrf)}">'
@@ -155,14 +159,14 @@ def _form(entry: PendingEntry, csrf: str, *, problem: str | None = None, status:
         + '<p class="note">What you type here goes from this page to BimpeAI. Your assistant never sees it. '
         + f"This link works once and expires in about {left} minute{'s' * (left != 1)}.</p>"
     )
-    return _page(f"Connect {entry.service}", body, status=status)
+    return _page(f"Connect {need.service}", body, status=status)
 
 
-def _outcome(entry: PendingEntry, result: CallToolResult) -> HTMLResponse:
+def _outcome(entry: PendingEntry, need: SecretNeed, result: CallToolResult) -> HTMLResponse:
     if result.is_error:
         text = "\n".join(getattr(block, "text", "") for block in result.content)
         body = (
-            f"<p>{_target(entry)} was not connected. BimpeAI answered:</p><pre>{html.escape(text)}</pre>"
+            f"<p>{_target(entry, need)} was not connected. BimpeAI answered:</p><pre>{html.escape(text)}</pre>"
             "<p>Ask your assistant for a new link to try again.</p>"
         )
         return _page("Not connected", body, status=422)
@@ -170,7 +174,7 @@ def _outcome(entry: PendingEntry, result: CallToolResult) -> HTMLResponse:
     facts = [f"{name}: {data[name]}" for name in ("channel_id", "id") if data.get(name)]
     shown = "".join(f"<li>{html.escape(fact)}</li>" for fact in facts)
     body = (
-        f"<p>{_target(entry)} is connected.</p>"
+        f"<p>{_target(entry, need)} is connected.</p>"
         + (f"<ul>{shown}</ul>" if shown else "")
         + '<p class="note">You can close this page: your assistant gets the outcome, not what you typed.</p>'
     )

@@ -100,7 +100,9 @@ def build_server(
     factory = ToolFactory(specs, backend, hidden=hidden)
     entries = loopback = None
     if secret_entry:
-        entries = backend.entries = SecretEntries(factory.complete_entry, state_key=settings.state_key)
+        entries = backend.entries = SecretEntries(
+            factory.complete_entry, factory.describe_entry, state_key=settings.state_key
+        )
         loopback = LoopbackPage(entries)
         backend.link_base = loopback.base_url
     security = RequestStateSecurity(keys=[settings.state_key]) if settings.state_key else None

@@ -16,7 +16,7 @@ from bimpe_mcp.tools import (
 )
 from bimpe_mcp.tools._registry import ApiKey, Backend, KeyProvider, NarrowingProvider, ToolFactory
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
-from bimpe_mcp.tools._secret_entry import EntryRefused, PendingEntry, SecretEntries
+from bimpe_mcp.tools._secret_entry import EntryRefused, PendingEntry, SecretEntries, SecretNeed
 from bimpe_mcp.tools._selection import Narrowing, hidden_reason, narrowed_reason, select_tools
 from bimpe_mcp.tools._spec import Hints, Scope, ToolSpec
 
@@ -45,6 +45,7 @@ __all__ = [
     "Refused",
     "Scope",
     "SecretEntries",
+    "SecretNeed",
     "ToolCall",
     "ToolFactory",
     "ToolSpec",

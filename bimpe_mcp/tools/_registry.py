@@ -9,6 +9,7 @@ messages pass through a `Redactor` that knows the call's secret values.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -361,10 +362,7 @@ class ToolFactory:
             pending = entries.new(
                 tool=entry.spec.name,
                 arguments={key: value for key, value in arguments.items() if key != "idempotency_key"},
-                service=need.service,
-                agent_id=agent_id,
                 agent_name=agent_name,
-                fields=need.fields,
                 caller=_caller(ctx),
                 api_key=None if api_key.source == "BIMPE_API_KEY" else api_key.value,
                 api_key_source=api_key.source,
@@ -462,6 +460,15 @@ class ToolFactory:
             data = {**data, "next_step": "The user was shown onboarding_url; " + str(data.get("next_step", ""))}
             return _structured(data)
         return result
+
+    def describe_entry(self, pending: PendingEntry) -> SecretNeed:
+        """What a secret entry asks for: derived again from its sealed tool and arguments."""
+        entry = self.bound[pending.tool]
+        describe = entry.spec.secret_entry
+        need = None if describe is None else describe(entry.args_model.model_validate(pending.arguments))
+        if need is None:
+            raise ValueError(f"{pending.tool} needs no secret entry for these arguments")
+        return need
 
     async def complete_entry(self, pending: PendingEntry, values: Mapping[tuple[str, ...], str]) -> CallToolResult:
         """The operation a secret entry holds, run with the values the user typed: the page's submit."""
@@ -624,11 +631,12 @@ class ToolFactory:
 
 
 def _caller(ctx: Context[Any, Any]) -> str:
-    """Who makes this call, stable and secret-free: the authenticated HTTP principal, else the local user."""
+    """Who makes this call, short and secret-free: a digest of the authenticated HTTP principal, else local."""
     try:
-        return authenticated_principal(ctx.request_context) or "local"
+        principal = authenticated_principal(ctx.request_context)
     except ValueError:
-        return "local"
+        principal = None
+    return "local" if principal is None else hashlib.sha256(principal.encode()).hexdigest()[:32]
 
 
 def _statuses(entries: SecretEntries, caller: str) -> Any:

@@ -74,10 +74,7 @@ class PendingEntry(BaseModel):
     id: str
     tool: str
     arguments: dict[str, Any] = Field(description="The validated non-secret arguments, agent_id included.")
-    service: str
-    agent_id: str | None = None
     agent_name: str | None = None
-    fields: tuple[SecretField, ...]
     caller: str
     """Who opened it (stable, secret-free): only they can look up its outcome."""
     api_key: str | None = Field(None, repr=False)
@@ -99,6 +96,9 @@ class EntryRefused(Exception):
 
 Completer = Callable[[PendingEntry, Mapping[tuple[str, ...], str]], Awaitable[CallToolResult]]
 """Runs the entry's operation with the typed values; returns the (redacted) tool result."""
+
+Describer = Callable[[PendingEntry], SecretNeed]
+"""What an entry asks for (service and fields), derived again from its tool and arguments."""
 
 
 @dataclass
@@ -125,6 +125,7 @@ class SecretEntries:
     def __init__(
         self,
         complete: Completer,
+        describe: Describer,
         *,
         state_key: str | None = None,
         ttl: float = ENTRY_TTL_S,
@@ -134,6 +135,7 @@ class SecretEntries:
         self._codec = AESGCMRequestStateCodec([hashlib.sha256(b"bimpe-mcp/secret-entry/seal:" + secret).digest()])
         self._csrf_key = hashlib.sha256(b"bimpe-mcp/secret-entry/csrf:" + secret).digest()
         self._complete = complete
+        self.describe = describe
         self.ttl = ttl
         self.clock = clock
         self._slots: dict[str, _Slot] = {}
@@ -150,7 +152,7 @@ class SecretEntries:
         self._forget_old()
         self._slots[entry.id] = _Slot(entry.caller, entry.expires_at)
         self.last_activity = time.monotonic()
-        return self._codec.seal(entry.model_dump_json().encode())
+        return self._codec.seal(entry.model_dump_json(exclude_none=True).encode())
 
     async def wait(self, entry_id: str, timeout: float) -> CallToolResult | None:
         """The entry's result once submitted here, or None after `timeout` seconds (or once it expires)."""
