@@ -156,8 +156,8 @@ class Configured(Traced):
     channel_id: str | None = None
     onboarding_url: str | None = None
     config: dict[str, Any] = Field(default_factory=dict, description="Non-secret settings.")
-    pending_id: str | None = Field(default=None, description="An open secret entry: check_secret_entry takes it.")
-    entry_url: str | None = Field(default=None, description="The one-time secret-entry page to show the user.")
+    pending_id: str | None = Field(default=None, description="For check_secret_entry.")
+    entry_url: str | None = Field(default=None, description="Show the user: secrets go there.")
     next_step: str = Field(description="What to do next.")
 
 
@@ -169,10 +169,10 @@ class EntryRef(ToolParams):
 
 class EntryStatusResult(Traced):
     status: Literal["pending", "submitted", "completed"] = Field(
-        description="pending: not submitted yet; submitted: the Console call is running; completed: see result."
+        description="pending: not submitted; submitted: being sent; completed: see result."
     )
-    result: dict[str, Any] | None = Field(None, description="The configure tool's result, once completed.")
-    expires_in_s: int | None = Field(None, description="Seconds the link stays usable, while pending.")
+    result: dict[str, Any] | None = Field(None, description="The configure tool's result.")
+    expires_in_s: int | None = Field(None, description="Seconds the link stays usable.")
     next_step: str = Field(description="What to do next.")
 
 
