@@ -112,7 +112,6 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
     document = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        '<meta name="referrer" content="no-referrer">'
         f'<title>{html.escape(title)} · bimpe-mcp</title><style nonce="{nonce}">{_STYLE}</style></head>'
         f'<body><main><div class="card"><h1>{html.escape(title)}</h1>{body}</div></main></body></html>'
     )
@@ -123,7 +122,8 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
             f"default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; frame-ancestors 'none'; "
             "base-uri 'none'"
         ),
-        "Referrer-Policy": "no-referrer",
+        # Not no-referrer: under it a browser sends `Origin: null` with the form, and the origin check fails.
+        "Referrer-Policy": "same-origin",
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
     }
