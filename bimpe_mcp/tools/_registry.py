@@ -33,7 +33,6 @@ from mcp_types import (
     ElicitResult,
     InputRequiredResult,
     ListToolsResult,
-    TextContent,
 )
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, SecretStr
@@ -230,7 +229,7 @@ class ToolFactory:
                 )
                 return self._finish(spec, error_result(text), started)
             redactor = redactor.with_secrets([api_key.value])
-            if (answered := await self._answered_link(spec, ctx)) is not None:
+            if (answered := await self._answered_link(entry, ctx)) is not None:
                 return self._finish(spec, answered, started)
             run = spec.run
             need = spec.secret_entry(params) if spec.secret_entry is not None else None
@@ -264,7 +263,7 @@ class ToolFactory:
                 statuses=None if backend.entries is None else _statuses(backend.entries, caller),
             )
             if isinstance(result, CallToolResult) and need is None:
-                result = await self._show_onboarding(spec, result, ctx)
+                result = await self._show_onboarding(entry, result, ctx)
             return self._finish(spec, result, started, request_ids)
 
         handler.__name__ = spec.name
@@ -410,7 +409,7 @@ class ToolFactory:
             await ctx.request_context.session.send_elicit_complete(entry_id, related_request_id=ctx.request_id)
         return result
 
-    async def _answered_link(self, spec: ToolSpec, ctx: Context[Any, Any]) -> CallToolResult | None:
+    async def _answered_link(self, entry: _BoundTool, ctx: Context[Any, Any]) -> CallToolResult | None:
         """Round two of a 2026-07-28 URL elicitation: the client's answer to the page or the onboarding link.
 
         `request_state` is the SDK's, sealed and bound to this call's tool and arguments.
@@ -429,21 +428,22 @@ class ToolFactory:
             result = state["onboarding"]
             if answer.action == "accept":
                 result["next_step"] = "The user was shown onboarding_url; " + result["next_step"]
-            return _structured(result)
+            return _restored(entry, result)
         if entries is None or not isinstance(entry_id := state.get("entry"), str):
             return None
         if answer.action != "accept":
             entries.cancel(entry_id)
-            return error_result(f"{spec.name} refused: the user declined the secret-entry page. Nothing was sent.")
+            text = f"{entry.spec.name} refused: the user declined the secret-entry page. Nothing was sent."
+            return error_result(text)
         pending = {
             "pending_id": entry_id,
             "next_step": f"Call check_secret_entry(pending_id='{entry_id}') for the outcome.",
         }
         result = await self._entry_result(entry_id, ctx, pending)
-        return result if isinstance(result, CallToolResult) else _structured(result)
+        return result if isinstance(result, CallToolResult) else _restored(entry, result)
 
     async def _show_onboarding(
-        self, spec: ToolSpec, result: CallToolResult, ctx: Context[Any, Any]
+        self, entry: _BoundTool, result: CallToolResult, ctx: Context[Any, Any]
     ) -> CallToolResult | InputRequiredResult:
         """An OAuth onboarding_url goes to the user through URL elicitation where the client supports it."""
         data = result.structured_content or {}
@@ -458,7 +458,7 @@ class ToolFactory:
         answer = await ctx.elicit_url(message, url, uuid.uuid4().hex)
         if isinstance(answer, AcceptedUrlElicitation):
             data = {**data, "next_step": "The user was shown onboarding_url; " + str(data.get("next_step", ""))}
-            return _structured(data)
+            return _restored(entry, data)
         return result
 
     def describe_entry(self, pending: PendingEntry) -> SecretNeed:
@@ -654,9 +654,13 @@ def _secret_arguments(params: BaseModel) -> list[str]:
 
 
 def _supports_url_elicitation(ctx: Context[Any, Any]) -> bool:
+    """Whether the client declared URL-mode elicitation and this call can ask it (a stateless legacy-era
+    HTTP request has no channel back to the client)."""
     capabilities = ctx.client_capabilities
     elicitation = capabilities.elicitation if capabilities is not None else None
-    return elicitation is not None and elicitation.url is not None
+    if elicitation is None or elicitation.url is None:
+        return False
+    return _input_required_era(ctx) or ctx.request_context.session.can_send_request
 
 
 def _input_required_era(ctx: Context[Any, Any]) -> bool:
@@ -665,5 +669,6 @@ def _input_required_era(ctx: Context[Any, Any]) -> bool:
     return version is not None and is_version_at_least(version, _INPUT_REQUIRED_VERSION)
 
 
-def _structured(data: dict[str, Any]) -> CallToolResult:
-    return CallToolResult(content=[TextContent(text=json.dumps(data, ensure_ascii=False))], structured_content=data)
+def _restored(entry: _BoundTool, data: dict[str, Any]) -> CallToolResult:
+    """A result built earlier in the call (or carried in its sealed request_state), as the contract shapes it."""
+    return success_result(entry.output_model, data, data.get("request_ids") or [], Redactor())
