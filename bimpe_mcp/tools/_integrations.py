@@ -194,8 +194,8 @@ async def _entry_status(call: ToolCall[EntryRef]) -> EntryStatusResult | CallToo
     reasons = {
         "expired": "the link expired unused (links last 10 minutes)",
         "cancelled": "the user declined the secret-entry page",
-        "unknown": "no such pending entry for this caller (it may have been opened by another server replica, "
-        "or long ago)",
+        "unknown": "no such pending entry for this caller here (with several server replicas, another may have "
+        "served the page: list_integrations shows whether it connected)",
     }
     raise Refused(f"{reasons[status.state]}. Call the configure tool again for a new link. Nothing was sent.")
 
