@@ -192,6 +192,8 @@ class LoopbackPage:
         self.entries = entries
         self.idle_s = idle_s
         self.url: str | None = None
+        """Where the listener serves, while it runs (until it has closed)."""
+        self._closing = False
         self._tasks: anyio.abc.TaskGroup | None = None
         self._lock = anyio.Lock()
 
@@ -206,13 +208,19 @@ class LoopbackPage:
                 self._tasks = None
                 tasks.cancel_scope.cancel()
 
+    @property
+    def idle(self) -> bool:
+        """No entry is pending, and none was opened or submitted for `idle_s` seconds."""
+        quiet = time.monotonic() - self.entries.last_activity >= self.idle_s
+        return quiet and not self.entries.busy
+
     async def base_url(self, ctx: Context[Any, Any] | None = None) -> str:
         """The listener's address, starting it if it is not running."""
         async with self._lock:
-            if self.url is None:
+            if self.url is None or self._closing:
                 if self._tasks is None:
                     raise RuntimeError("the secret-entry page runs only while the MCP server runs")
-                self.url = self._start(self._tasks)
+                self.url, self._closing = self._start(self._tasks), False
             return self.url
 
     def _start(self, tasks: anyio.abc.TaskGroup) -> str:
@@ -246,16 +254,14 @@ class LoopbackPage:
             finally:
                 sock.close()
                 if self.url == url:
-                    self.url = None
+                    self.url, self._closing = None, False
                 logger.info("secret-entry page on %s closed", url)
 
         async def close_when_idle() -> None:
             while not server.should_exit:
                 await anyio.sleep(min(5.0, self.idle_s / 2))
-                idle = time.monotonic() - self.entries.last_activity
-                if not self.entries.busy and idle >= self.idle_s:
-                    self.url = None
-                    server.should_exit = True
+                if self.idle and self.url == url:
+                    self._closing = server.should_exit = True
 
         tasks.start_soon(serve)
         tasks.start_soon(close_when_idle)

@@ -21,11 +21,13 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult, ElicitResult
 
+from bimpe_mcp._secret_page import LoopbackPage
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.server import BimpeServer, build_server
 from bimpe_mcp.settings import Settings
+from bimpe_mcp.tools import SecretEntries
 from tests.e2e.test_auth import bearer, client, serving
-from tests.harness import run_cli, server_env, text_of
+from tests.harness import run_cli, server_env, text_of, wait_until
 
 CANARIES = {
     "public_key": "pk_test_CANARYentryPage0101",
@@ -336,3 +338,25 @@ async def test_over_http_the_page_is_a_route_of_the_deployment_tied_to_its_calle
     assert record is not None and record["_secrets"]["secret_key"] == CANARIES["secret_key"]
     assert sandbox.store.agents[agent_id]["_team"] == team_id != other_team
     assert stranger.is_error and "no such pending entry" in text_of(stranger)
+
+
+async def test_the_loopback_page_starts_on_first_use_and_closes_when_idle() -> None:
+    async def unused(*args: Any) -> Any:
+        raise AssertionError("nothing is submitted here")
+
+    entries = SecretEntries(unused, unused)
+    page = LoopbackPage(entries, idle_s=0.2)
+    async with page.running(), httpx.AsyncClient() as web:
+        assert page.url is None, "nothing listens before the first entry"
+        first = await page.base_url()
+        entry = entries.new(tool="configure_bimpeai_integration", arguments={}, caller="local")
+        entries.open(entry)
+        entries.last_activity -= 60
+        assert not page.idle, "a pending entry keeps the page up"
+        assert (await web.get(f"{first}/secrets/not-a-token")).status_code == 404
+        entries.cancel(entry.id)
+        await wait_until(lambda: page.url is None)
+        with pytest.raises(httpx.ConnectError):
+            await web.get(f"{first}/secrets/not-a-token")
+        second = await page.base_url()
+        assert (await web.get(f"{second}/secrets/not-a-token")).status_code == 404
