@@ -61,8 +61,10 @@ def secret_entry_routes(entries: SecretEntries) -> list[Route]:
 
 async def _submit(entries: SecretEntries, token: str, request: Request) -> Response:
     origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
-    if (origin is not None and origin.lower() != own) or request.headers.get("sec-fetch-site") == "cross-site":
+    host = request.headers.get("host", "").lower()
+    # Either scheme: behind a TLS proxy this server may see http while the browser's page is https.
+    own = {f"http://{host}", f"https://{host}"}
+    if (origin is not None and origin.lower() not in own) or request.headers.get("sec-fetch-site") == "cross-site":
         raise EntryRefused(403, "Form refused", "This form may only be sent from its own page.")
     body = b""
     async for chunk in request.stream():
