@@ -53,7 +53,7 @@ from bimpe_mcp.tools._contract import describe_console_error, describe_invalid, 
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
 from bimpe_mcp.tools._schemas import args_model, output_model, published_schemas
 from bimpe_mcp.tools._sdk import ArgModelBase, ToolBuilder, pre_parse_json
-from bimpe_mcp.tools._secret_entry import PendingEntry, SecretEntries, SecretNeed
+from bimpe_mcp.tools._secret_entry import EntryRefused, PendingEntry, SecretEntries, SecretNeed
 from bimpe_mcp.tools._selection import Narrowing, narrowed_reason
 from bimpe_mcp.tools._spec import Scope, ToolSpec
 
@@ -463,11 +463,18 @@ class ToolFactory:
 
     def describe_entry(self, pending: PendingEntry) -> SecretNeed:
         """What a secret entry asks for: derived again from its sealed tool and arguments."""
-        entry = self.bound[pending.tool]
-        describe = entry.spec.secret_entry
-        need = None if describe is None else describe(entry.args_model.model_validate(pending.arguments))
-        if need is None:
-            raise ValueError(f"{pending.tool} needs no secret entry for these arguments")
+        entry = self.bound.get(pending.tool)
+        describe = None if entry is None else entry.spec.secret_entry
+        try:
+            need = (
+                None
+                if entry is None or describe is None
+                else describe(entry.args_model.model_validate(pending.arguments))
+            )
+        except pydantic.ValidationError:
+            need = None
+        if need is None:  # a link from a server configured otherwise (another replica, before a restart)
+            raise EntryRefused(404, "Link not found", "This server cannot complete this link. Ask for a new one.")
         return need
 
     async def complete_entry(self, pending: PendingEntry, values: Mapping[tuple[str, ...], str]) -> CallToolResult:
