@@ -399,7 +399,7 @@ class ToolFactory:
         """The entry's outcome once the user submits the page (bounded wait), else the pending result."""
         entries = self.backend.entries
         assert entries is not None
-        result = await entries.wait(entry_id, self.backend.limits.max_wait_s)
+        result = await entries.wait(entry_id, self.backend.limits.max_wait_s, caller=_caller(ctx))
         if result is None:
             pending_result["next_step"] = (
                 f"The user has not finished the page yet: call check_secret_entry(pending_id='{entry_id}') later."

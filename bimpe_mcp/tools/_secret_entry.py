@@ -154,11 +154,15 @@ class SecretEntries:
         self.last_activity = time.monotonic()
         return self._codec.seal(entry.model_dump_json(exclude_none=True).encode())
 
-    async def wait(self, entry_id: str, timeout: float) -> CallToolResult | None:
-        """The entry's result once submitted here, or None after `timeout` seconds (or once it expires)."""
+    async def wait(self, entry_id: str, timeout: float, *, caller: str) -> CallToolResult | None:
+        """The entry's result once submitted here, or None after `timeout` seconds (or once it expires).
+
+        An entry another replica opened (a 2026-07-28 call's second round may land here) is watched
+        from now on, for `caller`: a form submitted to this replica then reaches the waiting call.
+        """
         slot = self._slots.get(entry_id)
         if slot is None:
-            return None
+            slot = self._slots[entry_id] = _Slot(caller, self.clock() + self.ttl)
         with anyio.move_on_after(max(0.0, min(timeout, slot.expires_at - self.clock()))):
             await slot.done.wait()
         return slot.result

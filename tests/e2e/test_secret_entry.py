@@ -17,8 +17,10 @@ from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ElicitResult
 
 from bimpe_mcp._secret_page import LoopbackPage
@@ -206,10 +208,21 @@ class Browserless:
     """An elicitation callback for a client that supports URL mode: it accepts, then a person
     (here plain HTTP) fills the page while the tool call waits."""
 
-    def __init__(self, tasks: anyio.abc.TaskGroup, values: list[str], action: str = "accept") -> None:
+    def __init__(
+        self,
+        tasks: anyio.abc.TaskGroup,
+        values: list[str],
+        action: str = "accept",
+        replica: str | None = None,
+        ready: Any = None,
+    ) -> None:
         self.tasks = tasks
         self.values = values
         self.action = action
+        self.replica = replica
+        """Where the person's browser ends up (behind a balancer, maybe not the replica that made the link)."""
+        self.ready = ready
+        """What to wait for before filling the form."""
         self.asked: list[Any] = []
         self.pages: list[httpx.Response] = []
 
@@ -220,6 +233,10 @@ class Browserless:
         return ElicitResult(action=self.action)
 
     async def _fill(self, url: str) -> None:
+        if self.ready is not None:
+            await wait_until(self.ready, timeout=30)
+        if self.replica is not None:
+            url = f"{self.replica}/secrets/{url.split('/secrets/')[1]}"
         async with httpx.AsyncClient() as web:
             self.pages.append(await submit(web, url, self.values))
 
@@ -360,3 +377,51 @@ async def test_the_loopback_page_starts_on_first_use_and_closes_when_idle() -> N
             await web.get(f"{first}/secrets/not-a-token")
         second = await page.base_url()
         assert (await web.get(f"{second}/secrets/not-a-token")).status_code == 404
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """A balancer in the client: each `tools/call` goes to the next replica, everything else to the first."""
+
+    def __init__(self, replicas: list[str]) -> None:
+        self.replicas = replicas
+        self.calls = 0
+        self.wire = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        target = self.replicas[0]
+        if request.method == "POST" and b'"tools/call"' in request.content:
+            target = self.replicas[self.calls % len(self.replicas)]
+            self.calls += 1
+        request.url = request.url.copy_with(netloc=target.removeprefix("http://").encode())
+        return await self.wire.handle_async_request(request)
+
+
+async def test_a_second_round_on_another_replica_gets_the_outcome_of_a_form_sent_there(
+    sandbox: RunningSandbox,
+) -> None:
+    """2026-07-28 across stateless replicas sharing BIMPE_STATE_KEY: replica A opens the entry and asks
+    the client; the client's second round and the form both reach replica B, whose call returns the outcome."""
+    key = sandbox.store.demo_api_key
+    agent_id = sandbox.store.demo_agent_id
+    options = {"state_key": "s" * 40, "stateless": True}
+    with serving(sandbox, **options) as first, serving(sandbox, **options) as second:
+        balancer = RoundRobin([first.base, second.base])
+        async with anyio.create_task_group() as tasks:
+            # The person sends the form only once replica B's second round is waiting for it.
+            waiting = second.server.entries
+            assert waiting is not None
+            keys = [CANARIES["public_key"], CANARIES["secret_key"]]
+            person = Browserless(tasks, keys, replica=second.base, ready=lambda: waiting.busy)
+            http = httpx2.AsyncClient(transport=balancer, headers=bearer(key), timeout=httpx2.Timeout(60))
+            async with (
+                http,
+                Client(
+                    streamable_http_client(f"{first.base}/mcp", http_client=http), elicitation_callback=person
+                ) as mcp,
+            ):
+                result = await mcp.call_tool("configure_bimpeai_integration", {"agent_id": agent_id, "type": "stripe"})
+    assert balancer.calls == 2 and person.asked[0].url.startswith(f"{first.base}/secrets/")
+    assert [page.status_code for page in person.pages] == [200] and second.base in str(person.pages[0].url)
+    record = stripe_record(sandbox)
+    assert not result.is_error, text_of(result)
+    assert record is not None and (result.structured_content or {})["channel_id"] == record["id"]
