@@ -32,8 +32,9 @@ TOOLSETS: tuple[Toolset, ...] = (
         guidance=(
             "An agent needs a workflow before custom_api, mcp_server or pipedream integrations; "
             "update_agent(workflow_id=…) attaches one.",
-            "Payments: configure_bimpeai_integration(type=stripe|paystack, public_key, secret_key). Google "
-            "connectors and Pipedream return an onboarding_url the user must open.",
+            "Payments: configure_bimpeai_integration(type=stripe|paystack) without keys: the user types them into "
+            "the one-time page it opens (never ask for secrets in chat; check_secret_entry gives the outcome). "
+            "Google connectors and Pipedream return an onboarding_url the user must open.",
             "Custom API: configure_custom_api, then add_custom_api_tool.",
             "MCP server: configure_mcp_server, discover_mcp_server_tools, test_mcp_server.",
         ),

@@ -351,7 +351,8 @@ async def _in_memory(settings: Settings, work: Callable[[Any], Awaitable[Any]]) 
 
     from bimpe_mcp.server import build_server
 
-    server = build_server(settings)
+    # A script has no one to type into a secret-entry page: it passes secrets as arguments.
+    server = build_server(settings, secret_entry=False)
     try:
         async with Client(server.mcp) as client:
             return await work(client)

@@ -452,6 +452,15 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
         parse=_optional_text,
         flag="--butterbase-app-id",
     ),
+    Setting(
+        name="secret_arguments",
+        env="BIMPE_SECRET_ARGUMENTS",
+        default="allow",
+        help="allow: secrets may also be tool arguments (scripts); refuse: only the secret-entry page takes them.",
+        parse=_choice("allow", "refuse"),
+        flag="--secret-arguments",
+        choices=("allow", "refuse"),
+    ),
 )
 
 
@@ -510,6 +519,7 @@ class Settings:
     butterbase_base_url: str = DEFAULT_BUTTERBASE_URL
     butterbase_api_key: str | None = field(default=None, repr=False)
     butterbase_app_id: str | None = None
+    secret_arguments: Literal["allow", "refuse"] = "allow"
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"

@@ -18,6 +18,7 @@ from bimpe_mcp.tools import (
 from bimpe_mcp.tools._fencing import unfence
 from bimpe_mcp.tools._registry import ApiKey, Backend, ButterbaseAccess, KeyProvider, NarrowingProvider, ToolFactory
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
+from bimpe_mcp.tools._secret_entry import EntryRefused, PendingEntry, SecretEntries, SecretNeed
 from bimpe_mcp.tools._selection import Narrowing, hidden_reason, narrowed_reason, select_tools
 from bimpe_mcp.tools._spec import Hints, Scope, ToolSpec
 
@@ -38,13 +39,17 @@ __all__ = [
     "ApiKey",
     "Backend",
     "ButterbaseAccess",
+    "EntryRefused",
     "Hints",
     "KeyProvider",
     "Limits",
     "Narrowing",
     "NarrowingProvider",
+    "PendingEntry",
     "Refused",
     "Scope",
+    "SecretEntries",
+    "SecretNeed",
     "ToolCall",
     "ToolFactory",
     "ToolSpec",

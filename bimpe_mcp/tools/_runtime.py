@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from bimpe_mcp.butterbase import ButterbaseClient
 from bimpe_mcp.console import ConsoleClient, ListQuery, PageMeta, Result, walk_pages
+from bimpe_mcp.tools._secret_entry import EntryStatus
 from bimpe_mcp.tools._spec import Paging, Runner
 
 __all__ = ["Limits", "Refused", "ToolCall", "UrlOffer", "deleting", "listed", "paged", "request_body"]
@@ -46,6 +47,8 @@ class ToolCall(Generic[P]):
     """The Butterbase client, for a spec with `api="butterbase"` (None for every other)."""
     offer_url: UrlOffer | None = None
     """Offers a URL to the user (URL-mode elicitation); None where nothing can be offered."""
+    secret_entries: Callable[[str], EntryStatus] | None = None
+    """What became of a secret entry the caller opened, by its pending id; None without a secret-entry page."""
 
     def body(self, model: type[R]) -> R:
         """The Console request model inside the flat params, built by `request_body`."""

@@ -21,6 +21,7 @@ from bimpe_mcp.tools._fencing import model_untrusted_paths
 
 if TYPE_CHECKING:
     from bimpe_mcp.tools._runtime import ToolCall
+    from bimpe_mcp.tools._secret_entry import SecretNeed
 
 __all__ = [
     "DELETE",
@@ -158,6 +159,9 @@ class ToolSpec:
     outward: bool = False
     """Acts on real people as someone (sends email or messages, places a call): a confirmation policy
     may ask before it, as it asks before destructive tools."""
+    secret_entry: Callable[[Any], SecretNeed | None] | None = None
+    """For a tool that takes secrets: what a call without them lacks (the user types it into the
+    secret-entry page), or None when the call needs no secret."""
 
     def __post_init__(self) -> None:
         if self.scope is None:

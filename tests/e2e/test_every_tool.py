@@ -54,6 +54,10 @@ async def exercise_every_tool(conn: Connection, sandbox: RunningSandbox) -> None
     assert stripe["success"] is True and stripe["channel_id"] and stripe["onboarding_url"] is None
     google = await conn.ok("configure_bimpeai_integration", {"agent_id": agent_id, "type": "google_sheets"})
     assert google["onboarding_url"].endswith("connect=google_sheets") and google["channel_id"] is None
+    paystack = await conn.ok("configure_bimpeai_integration", {"agent_id": agent_id, "type": "paystack"})
+    assert "/secrets/" in paystack["entry_url"] and paystack["channel_id"] is None
+    waiting = await conn.ok("check_secret_entry", {"pending_id": paystack["pending_id"]})
+    assert waiting["status"] == "pending" and waiting["result"] is None
     api = await conn.ok(
         "configure_custom_api",
         {"agent_id": agent_id, "name": "Orders", "base_url": "https://api.example.com", "auth_type": "none"},
