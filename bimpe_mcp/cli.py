@@ -168,9 +168,9 @@ def _start_up_refusal(settings: Settings, command: str) -> str | None:
     catalog does not have; for an HTTP server, one reachable off loopback without `--allowed-hosts`,
     or one where a caller it did not check would act with the server's key (no open proxy)."""
     if settings.tools or settings.exclude_tools:
-        from bimpe_mcp.tools import ALL_TOOLS
+        from bimpe_mcp.tools import CATALOG
 
-        known = {spec.name for spec in ALL_TOOLS}
+        known = {tool.name for tool in CATALOG}
         for label, names in (
             ("--tools / BIMPE_TOOLS", settings.tools),
             ("--exclude-tools / BIMPE_EXCLUDE_TOOLS", settings.exclude_tools),

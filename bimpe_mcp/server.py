@@ -1,7 +1,9 @@
 """Build the MCP server from settings: tools, prompts, resources and instructions.
 
 Building makes no network call: the API key is first used, and so checked, by the first
-tool call. That keeps an assistant's launch fast and independent of the network.
+tool call. That keeps an assistant's launch fast and independent of the network. Nor does it
+import the Console client, its models or the metrics library: the tools are registered from
+the shipped catalog (`tools.CATALOG`), and those load on the first call.
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.exceptions import ResourceError
@@ -20,10 +21,14 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from bimpe_mcp import __version__
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._toolsets import TOOLSETS
-from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
 from bimpe_mcp.logs import serving_mcp_request
 from bimpe_mcp.settings import Settings
-from bimpe_mcp.tools import ALL_TOOLS, Backend, ToolFactory, select_tools
+from bimpe_mcp.tools import CATALOG, Backend, ToolFactory, select_tools
+
+if TYPE_CHECKING:
+    import httpx
+
+    from bimpe_mcp.console import ConsoleTransport
 
 __all__ = ["BimpeServer", "build_server", "instructions"]
 
@@ -36,7 +41,7 @@ _CLOSING = (
 def instructions(exposed: Iterable[str], agent_id: str | None = None) -> str:
     """The server instructions, from the toolsets' guidance: a line naming a tool the server hides is left out."""
     names = set(exposed)
-    catalog = {spec.name for spec in ALL_TOOLS}
+    catalog = {tool.name for tool in CATALOG}
     if agent_id is None:
         opening = "bimpe-mcp manages BimpeAI agents through the Console API."
     else:
@@ -58,24 +63,29 @@ class BimpeServer:
     tools: ToolFactory
 
     async def aclose(self) -> None:
-        await self.backend.transport.aclose()
+        await self.backend.aclose()
 
 
 def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> BimpeServer:
     """The MCP server for `settings`. `http_transport` swaps the wire, for tests."""
     metrics = Metrics()
-    console = ConsoleTransport(
-        base_url=settings.base_url,
-        timeout=settings.timeout,
-        retry=RetryPolicy(max_retries=settings.max_retries),
-        transport=http_transport,
-        user_agent=f"bimpe-mcp/{__version__}",
-        on_response=metrics.record_console_response,
-        on_retry=metrics.record_console_retry,
-    )
-    backend = Backend(transport=console, api_key=settings.api_key, agent_id=settings.agent_id, metrics=metrics)
+
+    def open_console() -> ConsoleTransport:
+        from bimpe_mcp.console import ConsoleTransport, RetryPolicy
+
+        return ConsoleTransport(
+            base_url=settings.base_url,
+            timeout=settings.timeout,
+            retry=RetryPolicy(max_retries=settings.max_retries),
+            transport=http_transport,
+            user_agent=f"bimpe-mcp/{__version__}",
+            on_response=metrics.record_console_response,
+            on_retry=metrics.record_console_retry,
+        )
+
+    backend = Backend(open_console, api_key=settings.api_key, agent_id=settings.agent_id, metrics=metrics)
     specs, hidden = select_tools(
-        ALL_TOOLS,
+        CATALOG,
         toolsets=settings.toolsets,
         read_only=settings.read_only,
         agent_id=settings.agent_id,
@@ -115,6 +125,8 @@ def _observed(metrics: Metrics) -> ServerMiddleware[Any]:
 
 def _add_resources(mcp: MCPServer, backend: Backend) -> None:
     async def read(ctx: Context, fetch: Any) -> str:
+        from bimpe_mcp.console import ConsoleClient, ConsoleError
+
         api_key = backend.api_key_for(ctx)
         if api_key is None:
             raise ResourceError("No BimpeAI API key: set BIMPE_API_KEY or send Authorization: Bearer sk_….")

@@ -14,7 +14,8 @@ from mcp import Client
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import TOOLSET_IDS, Settings
 from bimpe_mcp.tools import ALL_TOOLS
-from bimpe_mcp.tools._schemas import SCHEMAS_FILE, generate_schemas
+from bimpe_mcp.tools._catalog import SCHEMAS_FILE
+from bimpe_mcp.tools._schemas import generate_catalog
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "tools"
 CATALOG = SNAPSHOTS / "_catalog.txt"
@@ -66,9 +67,9 @@ async def test_tools_list_matches_the_committed_snapshots() -> None:
     assert not changed, f"tools/list changed in {', '.join(changed)}: review the diff, then run {UPDATE}"
 
 
-def test_shipped_schemas_match_the_models() -> None:
-    """The server publishes schemas from `tools/_schemas.json`: it must say what the models say."""
-    generated = json.dumps(generate_schemas(ALL_TOOLS), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+def test_shipped_catalog_matches_the_specs_and_models() -> None:
+    """The server registers its tools from `tools/_schemas.json`: it must say what the specs and models say."""
+    generated = json.dumps(generate_catalog(ALL_TOOLS), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SCHEMAS_FILE.write_text(generated, encoding="utf-8")
     assert SCHEMAS_FILE.read_text(encoding="utf-8") == generated, f"tools/_schemas.json is stale: run {UPDATE}"

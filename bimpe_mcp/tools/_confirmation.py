@@ -13,7 +13,7 @@ from typing import Any
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit
 from pydantic import BaseModel, Field
 
-from bimpe_mcp.tools._spec import ToolSpec
+from bimpe_mcp.tools._catalog import ToolFacts
 
 __all__ = ["ConfirmForm", "confirmation_refusal", "confirmation_resolver"]
 
@@ -32,8 +32,8 @@ class _NotConfirmed:
     target: str | None
 
 
-ConfirmedTarget = Callable[[str, Context[Any, Any]], tuple[ToolSpec, dict[str, Any]]]
-"""A tool name and the call's context -> its spec and the arguments fixed for the call (the scoped agent_id)."""
+ConfirmedTarget = Callable[[str, Context[Any, Any]], tuple[ToolFacts, dict[str, Any]]]
+"""A tool name and the call's context -> its facts and the arguments fixed for the call (the scoped agent_id)."""
 
 
 def confirmation_resolver(lookup: ConfirmedTarget) -> Any:
@@ -60,7 +60,7 @@ def _client_supports_elicitation(ctx: Context[Any, Any]) -> bool:
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
-def confirmation_refusal(spec: ToolSpec, outcome: Any) -> str | None:
+def confirmation_refusal(spec: ToolFacts, outcome: Any) -> str | None:
     """None when confirmed; otherwise the isError text saying how to confirm."""
     data = outcome.data if isinstance(outcome, AcceptedElicitation) else None
     if isinstance(data, _Confirmed) or (isinstance(data, ConfirmForm) and data.confirm):

@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from bimpe_mcp._redact import Redactor
-from bimpe_mcp.console import (
-    ConsoleAPIError,
-    ConsoleConnectionError,
-    ConsoleError,
-    ConsoleResponseError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-)
-from bimpe_mcp.tools._spec import ToolSpec
+from bimpe_mcp.tools._catalog import ToolFacts
+
+if TYPE_CHECKING:
+    from bimpe_mcp.console import ConsoleAPIError, ConsoleError
 
 __all__ = ["console_fix", "describe_console_error", "describe_invalid", "error_result", "success_result"]
 
@@ -99,7 +93,7 @@ def describe_invalid(tool_name: str, error: pydantic.ValidationError, valid: Seq
 
 
 def describe_console_error(
-    spec: ToolSpec,
+    spec: ToolFacts,
     error: ConsoleError,
     idempotency_key: str | None,
     *,
@@ -113,6 +107,15 @@ def describe_console_error(
     `wrote`: an earlier request of the same call already changed something. `lookups`: the
     visible tools that list valid ids, by parameter. `key_source`: where the caller's key came from.
     """
+    from bimpe_mcp.console import (  # only a call that reached the Console gets here
+        ConsoleAPIError,
+        ConsoleConnectionError,
+        ConsoleResponseError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+    )
+
     request = f" (request {error.request_id})" if error.request_id else ""
     if isinstance(error, ConsoleAPIError):
         lines = [f"{spec.name} failed: HTTP {error.status} {error.code}: {error.message}{request}."]
@@ -137,8 +140,10 @@ def describe_console_error(
     return "\n".join(line for line in lines if line)
 
 
-def _write_outcome(spec: ToolSpec, error: ConsoleError, idempotency_key: str | None, *, wrote: bool) -> str:
+def _write_outcome(spec: ToolFacts, error: ConsoleError, idempotency_key: str | None, *, wrote: bool) -> str:
     """Whether the call may have changed anything, and the retry that cannot do it twice."""
+    from bimpe_mcp.console import ConsoleAPIError
+
     if spec.hints.read_only:
         return "" if isinstance(error, ConsoleAPIError) and error.status < 500 else "Retrying is safe."
     if (error.may_have_been_applied or wrote) and idempotency_key:

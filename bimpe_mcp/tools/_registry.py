@@ -5,17 +5,22 @@ readable error naming the field; the only validation of the call) → confirmati
 destructive tools → the spec's runner with a per-call `ConsoleClient` → a structured result,
 or an `isError` result (see `_contract`). Secrets never leave: results, errors and progress
 messages pass through a `Redactor` that knows the call's secret values.
+
+A server is built from `ToolFacts` and shipped schemas alone; the Console client, the tool's
+`ToolSpec` and its models are imported on the first call (`spec_of`), so start-up costs what
+the SDK's own does.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pydantic
@@ -27,22 +32,16 @@ from pydantic import BaseModel
 
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._redact import Redactor
-from bimpe_mcp.console import (
-    ConsoleClient,
-    ConsoleError,
-    ConsoleRequestError,
-    ConsoleTransport,
-    InvalidApiKeyError,
-    InvalidIdError,
-    models,
-)
+from bimpe_mcp.tools._catalog import Scope, ToolFacts, published_schemas, spec_of
 from bimpe_mcp.tools._confirmation import confirmation_refusal, confirmation_resolver
 from bimpe_mcp.tools._contract import describe_console_error, describe_invalid, error_result, success_result
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
-from bimpe_mcp.tools._schemas import args_model, output_model, published_schemas
 from bimpe_mcp.tools._sdk import ArgModelBase, ToolBuilder, pre_parse_json
 from bimpe_mcp.tools._selection import Narrowing, narrowed_reason
-from bimpe_mcp.tools._spec import Scope, ToolSpec
+
+if TYPE_CHECKING:
+    from bimpe_mcp.console import ConsoleClient, ConsoleTransport
+    from bimpe_mcp.tools._spec import ToolSpec
 
 __all__ = ["ApiKey", "Backend", "KeyProvider", "NarrowingProvider", "ToolFactory"]
 
@@ -71,18 +70,29 @@ NarrowingProvider = Callable[[ServerRequestContext[Any, Any]], "Narrowing | None
 class Backend:
     """What every tool call needs from the server: the pool, the server's key, scope, limits and metrics.
 
+    `open_transport` makes the Console connection pool on first use (`transport`): building it
+    imports the HTTP client, which a stdio server should not pay for before its first call.
     `key_provider`, set by a transport, finds a request's own key; without one (stdio) the
     server's key is used. `narrowing_provider`, likewise, finds what a request narrows the
     server's tools to; without one nothing is narrowed.
     """
 
-    transport: ConsoleTransport
+    open_transport: Callable[[], ConsoleTransport]
     api_key: str | None
     agent_id: str | None = None
     limits: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
     key_provider: KeyProvider | None = None
     narrowing_provider: NarrowingProvider | None = None
+
+    @functools.cached_property
+    def transport(self) -> ConsoleTransport:
+        return self.open_transport()
+
+    async def aclose(self) -> None:
+        """Close the Console pool, if a call opened it."""
+        if "transport" in self.__dict__:
+            await self.transport.aclose()
 
     def api_key_for(self, ctx: Context[Any, Any]) -> ApiKey | None:
         if self.key_provider is not None and (from_request := self.key_provider(ctx)) is not None:
@@ -102,18 +112,25 @@ class Backend:
 
 @dataclass
 class _BoundTool:
-    spec: ToolSpec
+    facts: ToolFacts
     injected: dict[str, Any]
     tool: Tool = field(init=False)
-    lookups: dict[str, str] = field(init=False, default_factory=dict)
-    """Each id parameter and the exposed tool that lists its valid values, for not-found hints."""
+
+    @property
+    def spec(self) -> ToolSpec:
+        """The full spec, its toolset module imported on the tool's first call."""
+        return spec_of(self.facts)
 
     @property
     def args_model(self) -> type[ArgModelBase]:
+        from bimpe_mcp.tools._schemas import args_model
+
         return args_model(self.spec)
 
     @property
     def output_model(self) -> type[BaseModel]:
+        from bimpe_mcp.tools._schemas import output_model
+
         return output_model(self.spec)
 
     @property
@@ -124,60 +141,68 @@ class _BoundTool:
 class ToolFactory:
     """Builds the MCP `Tool` objects and the argument-checking middleware for one server."""
 
-    def __init__(self, specs: Sequence[ToolSpec], backend: Backend, *, hidden: Mapping[str, str] | None = None) -> None:
-        """`hidden`: the catalog's other tools, each with the reason it is hidden (see `hidden_reason`)."""
+    def __init__(
+        self, tools: Sequence[ToolFacts], backend: Backend, *, hidden: Mapping[str, str] | None = None
+    ) -> None:
+        """`tools`: the exposed tools (a `ToolSpec` is its own facts). `hidden`: the catalog's other
+        tools, each with the reason it is hidden (see `hidden_reason`)."""
         self.backend = backend
         self.hidden = dict(hidden or {})
         self.bound: dict[str, _BoundTool] = {}
-        for spec in specs:
-            confined = backend.agent_id is not None and spec.scope is Scope.AGENT
+        for facts in tools:
+            confined = backend.agent_id is not None and facts.scope is Scope.AGENT
             injected = {"agent_id": backend.agent_id} if confined else {}
-            self.bound[spec.name] = _BoundTool(spec, injected)
+            self.bound[facts.name] = _BoundTool(facts, injected)
         builder = ToolBuilder(confirmation_resolver(self._confirmed_target))
         for entry in self.bound.values():
-            entry.lookups = {
-                name: tool
-                for name, tool in entry.spec.id_sources.items()
-                if name not in entry.injected and tool in self.bound
-            }
-            inputs, outputs = published_schemas(entry.spec, hidden_inputs=frozenset(entry.injected))
-            entry.tool = builder.build(entry.spec, self._handler(entry), input_schema=inputs, output_schema=outputs)
+            inputs, outputs = published_schemas(entry.facts, hidden_inputs=frozenset(entry.injected))
+            entry.tool = builder.build(entry.facts, self._handler(entry), input_schema=inputs, output_schema=outputs)
 
     @property
     def tools(self) -> list[Tool]:
         return [entry.tool for entry in self.bound.values()]
 
-    def _confirmed_target(self, name: str, ctx: Context[Any, Any]) -> tuple[ToolSpec, dict[str, Any]]:
+    def _confirmed_target(self, name: str, ctx: Context[Any, Any]) -> tuple[ToolFacts, dict[str, Any]]:
         entry = self.bound[name]
-        return entry.spec, self._injected(entry, ctx.request_context)
+        return entry.facts, self._injected(entry, ctx.request_context)
 
     def _injected(self, entry: _BoundTool, ctx: ServerRequestContext[Any, Any]) -> dict[str, Any]:
         """The arguments fixed for this call: the server's agent, else the agent the request is scoped to."""
-        if entry.injected or entry.spec.scope is not Scope.AGENT:
+        if entry.injected or entry.facts.scope is not Scope.AGENT:
             return entry.injected
         agent_id = self.backend.scope_agent_for(ctx)
         return {} if agent_id is None else {"agent_id": agent_id}
 
     def _lookups(self, entry: _BoundTool, ctx: ServerRequestContext[Any, Any]) -> dict[str, str]:
-        """`entry.lookups` less what this request fixes or narrows away, so a hint names only tools it can call."""
-        if (narrowing := self.backend.narrowing_for(ctx)) is None or not narrowing.narrows:
-            return entry.lookups
+        """Each id parameter and the tool that lists its valid values, for not-found hints: only tools
+        this request can call, and not what it fixes."""
         injected = self._injected(entry, ctx)
         return {
             name: tool
-            for name, tool in entry.lookups.items()
-            if name not in injected and self._narrowed(self.bound[tool], ctx) is None
+            for name, tool in entry.spec.id_sources.items()
+            if name not in injected and tool in self.bound and self._narrowed(self.bound[tool], ctx) is None
         }
 
     def _narrowed(self, entry: _BoundTool, ctx: ServerRequestContext[Any, Any]) -> str | None:
         """Why this request narrows away a tool the server exposes, or None."""
-        return narrowed_reason(entry.spec, self.backend.narrowing_for(ctx), server_agent_id=self.backend.agent_id)
+        return narrowed_reason(entry.facts, self.backend.narrowing_for(ctx), server_agent_id=self.backend.agent_id)
 
     def _handler(self, entry: _BoundTool) -> Any:
-        spec, backend = entry.spec, self.backend
+        facts, backend = entry.facts, self.backend
 
         async def handler(ctx: Context, confirmation: Any = None) -> CallToolResult:
+            # The Console client and the tool's spec load on the first call, not when the server starts.
+            from bimpe_mcp.console import (
+                ConsoleClient,
+                ConsoleError,
+                ConsoleRequestError,
+                InvalidApiKeyError,
+                InvalidIdError,
+                models,
+            )
+
             started = time.monotonic()
+            spec = entry.spec
             checked = _VALIDATED.get()
             if checked is None or checked[0] != spec.name:  # a server built without the middleware
                 arguments = (ctx.request_context.params or {}).get("arguments")
@@ -245,10 +270,10 @@ class ToolFactory:
                 result = error_result(text)
             return self._finish(spec, result, started, client.request_ids)
 
-        handler.__name__ = spec.name
+        handler.__name__ = facts.name
         return handler
 
-    def _cancelled(self, spec: ToolSpec, started: float, prefix: str | None, client: ConsoleClient) -> None:
+    def _cancelled(self, spec: ToolFacts, started: float, prefix: str | None, client: ConsoleClient) -> None:
         """A cancelled call leaves a trace: a write may have landed before the cancellation did."""
         elapsed = time.monotonic() - started
         self.backend.metrics.record_tool(spec.name, "cancelled", elapsed)
@@ -262,7 +287,7 @@ class ToolFactory:
 
     def _finish(
         self,
-        spec: ToolSpec,
+        spec: ToolFacts,
         result: CallToolResult,
         started: float,
         request_ids: Sequence[str] = (),
@@ -328,7 +353,7 @@ class ToolFactory:
             if entry is not None and self._narrowed(entry, ctx) is not None:
                 continue
             if entry is not None and (injected := self._injected(entry, ctx)).keys() != entry.injected.keys():
-                inputs, _ = published_schemas(entry.spec, hidden_inputs=frozenset(injected))
+                inputs, _ = published_schemas(entry.facts, hidden_inputs=frozenset(injected))
                 tool = tool.model_copy(update={"input_schema": inputs})
             shown.append(tool)
         return listing.model_copy(update={"tools": shown})
@@ -341,7 +366,7 @@ class ToolFactory:
 
         `injected`: the arguments fixed for this call (default: the server's, `entry.injected`).
         """
-        name = entry.spec.name
+        name = entry.facts.name
         injected = entry.injected if injected is None else injected
         arguments = {} if arguments is None else arguments
         if not isinstance(arguments, dict):

@@ -1,15 +1,19 @@
-"""What a runner gets (`ToolCall`) and the small helpers toolset modules share."""
+"""What a runner gets (`ToolCall`) and the small helpers toolset modules share.
+
+Imported when a server starts (for `Limits`), so the Console client is imported only for types here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from bimpe_mcp.console import ConsoleClient, ListQuery, PageMeta, Result, walk_pages
-from bimpe_mcp.tools._spec import Paging, Runner
+if TYPE_CHECKING:
+    from bimpe_mcp.console import ConsoleClient, ListQuery, PageMeta, Result
+    from bimpe_mcp.tools._spec import Paging, Runner
 
 __all__ = ["Limits", "Refused", "ToolCall", "deleting", "listed", "paged", "request_body"]
 
@@ -64,6 +68,8 @@ def request_body(params: BaseModel, model: type[R], *, keep_null: Iterable[str] 
 
 def paged(fetch: Callable[[ToolCall[Any], ListQuery], Awaitable[Result[list[Any]]]]) -> Runner:
     """A runner for a paginated list: one page, or every page up to the cap with progress."""
+
+    from bimpe_mcp.console import ListQuery, walk_pages
 
     async def run(call: ToolCall[Any]) -> dict[str, Any]:
         p: Paging = call.params

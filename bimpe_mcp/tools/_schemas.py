@@ -1,16 +1,14 @@
-"""Each tool's arguments and output models, and its published schemas shipped as data.
+"""Each tool's arguments and output models, and what `_schemas.json` ships: its facts and published schemas.
 
 Generating 100 JSON schemas with pydantic cost a stdio server about half a second at every
 launch. They are generated once, from the models, into `_schemas.json` (`UPDATE_SNAPSHOTS=1
 pytest tests/test_catalog.py`), and a test fails when the file drifts from the models. The
-models themselves are built on a tool's first call, not at start.
+models themselves are built on a tool's first call, not at start (see `_catalog`).
 """
 
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
 from typing import Any, cast
 
 from pydantic import BaseModel, Field, create_model
@@ -19,9 +17,7 @@ from bimpe_mcp.tools._schema import compact_schema
 from bimpe_mcp.tools._sdk import ArgModelBase
 from bimpe_mcp.tools._spec import ToolSpec, Traced
 
-__all__ = ["SCHEMAS_FILE", "args_model", "generate_schemas", "output_model", "published_schemas"]
-
-SCHEMAS_FILE = Path(__file__).with_name("_schemas.json")
+__all__ = ["args_model", "generate_catalog", "generate_tool", "output_model"]
 
 _IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 
@@ -56,39 +52,16 @@ def output_model(spec: ToolSpec) -> type[BaseModel]:
     return create_model(f"{spec.output.__name__}Result", __base__=(spec.output, Traced))
 
 
-def _generate(spec: ToolSpec) -> dict[str, Any]:
+def generate_tool(spec: ToolSpec) -> dict[str, Any]:
+    """One tool's shipped entry: its facts, its input schema (unscoped) and its output schema."""
     inputs = compact_schema(args_model(spec).model_json_schema(), keep_null=False)
     for name in sorted(spec.nullable):
         if prop := inputs["properties"].get(name):
             prop["type"] = [prop["type"], "null"]
-    return {"input": inputs, "output": compact_schema(output_model(spec).model_json_schema(), keep_null=True)}
+    output = compact_schema(output_model(spec).model_json_schema(), keep_null=True)
+    return {**spec.facts.as_data(), "input": inputs, "output": output}
 
 
-def generate_schemas(specs: tuple[ToolSpec, ...]) -> dict[str, dict[str, Any]]:
-    """What `_schemas.json` holds: each tool's input (unscoped) and output schema, from its models."""
-    return {spec.name: _generate(spec) for spec in specs}
-
-
-@functools.cache
-def _shipped() -> dict[str, dict[str, Any]]:
-    try:
-        loaded: dict[str, dict[str, Any]] = json.loads(SCHEMAS_FILE.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    return loaded
-
-
-def published_schemas(
-    spec: ToolSpec, *, hidden_inputs: frozenset[str] = frozenset()
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The input schema (less `hidden_inputs`, the arguments the server injects) and the output schema.
-
-    From the shipped file; a spec it does not know (a new tool before regeneration) is generated.
-    """
-    schemas = _shipped().get(spec.name) or _generate(spec)
-    inputs = json.loads(json.dumps(schemas["input"]))
-    for name in hidden_inputs:
-        inputs["properties"].pop(name, None)
-        if name in inputs.get("required", []):
-            inputs["required"].remove(name)
-    return inputs, schemas["output"]
+def generate_catalog(specs: tuple[ToolSpec, ...]) -> dict[str, list[dict[str, Any]]]:
+    """What `_schemas.json` holds: every tool's entry, in catalog order."""
+    return {"tools": [generate_tool(spec) for spec in specs]}

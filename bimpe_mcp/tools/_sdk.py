@@ -26,8 +26,8 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict
 
+from bimpe_mcp.tools._catalog import ToolFacts
 from bimpe_mcp.tools._confirmation import ConfirmForm
-from bimpe_mcp.tools._spec import ToolSpec
 
 __all__ = ["ArgModelBase", "ToolBuilder", "pre_parse_json"]
 
@@ -51,7 +51,7 @@ class ToolBuilder:
 
     def build(
         self,
-        spec: ToolSpec,
+        spec: ToolFacts,
         handler: Callable[..., Any],
         *,
         input_schema: dict[str, Any],

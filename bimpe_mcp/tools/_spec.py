@@ -7,7 +7,6 @@ request/response model and one entry.
 
 from __future__ import annotations
 
-import enum
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
 from bimpe_mcp.console import Id
+from bimpe_mcp.tools._catalog import DELETE, READ, UPDATE, WRITE, Hints, Scope, ToolFacts
 
 if TYPE_CHECKING:
     from bimpe_mcp.tools._runtime import ToolCall
@@ -52,38 +52,6 @@ T = TypeVar("T")
 
 Runner = Callable[["ToolCall[Any]"], Awaitable[Any]]
 """Does the work: gets the parsed params and a Console client, returns a `Result`, model or dict."""
-
-
-@dataclass(frozen=True, slots=True)
-class Hints:
-    """The MCP tool annotations, all explicit. `open_world`: the call reaches outside BimpeAI."""
-
-    read_only: bool
-    destructive: bool
-    idempotent: bool
-    open_world: bool = False
-
-    def reaching_out(self) -> Hints:
-        return Hints(self.read_only, self.destructive, self.idempotent, True)
-
-
-READ = Hints(read_only=True, destructive=False, idempotent=True)
-WRITE = Hints(read_only=False, destructive=False, idempotent=False)
-UPDATE = Hints(read_only=False, destructive=False, idempotent=True)
-DELETE = Hints(read_only=False, destructive=True, idempotent=True)
-
-
-class Scope(enum.Enum):
-    """How `--agent-id` confines a tool."""
-
-    AGENT = "agent"
-    """Acts inside one agent: its `agent_id` is fixed to the scoped agent and leaves the schema."""
-    TEAM = "team"
-    """Team-wide data that belongs to no agent (workflows, the number inventory): unchanged."""
-    ROUTED = "routed"
-    """Team data routed to an agent (a phone number): only what is routed to the scoped agent, or to none."""
-    ALL_AGENTS = "all_agents"
-    """Reaches across agents (list or create them): hidden."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,25 +91,19 @@ def listed_by(info: FieldInfo) -> str | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ToolSpec:
+class ToolSpec(ToolFacts):
     """One MCP tool, and every fact about it: built by keyword, read by the registry, the docs and the tests.
 
-    `confirm` names the parameter whose value the caller must echo in `confirm`.
+    Its `ToolFacts` (name, toolset, title, description, hints, `confirm`, `scope`) ship as data so
+    a server starts without building models (see `_catalog`); the rest loads on a tool's first call.
 
     `scope` says how `--agent-id` confines the tool; a tool without an `agent_id` parameter must
     say it, so nothing reaches past the scoped agent by default.
     """
 
-    name: str
-    toolset: str
-    title: str
-    description: str
     params: type[BaseModel]
     output: type[BaseModel]
     run: Runner
-    hints: Hints
-    confirm: str | None = None
-    scope: Scope | None = None
     nullable: frozenset[str] = frozenset()
     """Inputs where an explicit null means "clear it" (e.g. unassign), so their schema admits null."""
 
@@ -152,8 +114,17 @@ class ToolSpec:
             object.__setattr__(self, "scope", Scope.AGENT)
 
     @property
-    def read_only(self) -> bool:
-        return self.hints.read_only
+    def facts(self) -> ToolFacts:
+        """What ships in `_schemas.json` for this tool."""
+        return ToolFacts(
+            name=self.name,
+            toolset=self.toolset,
+            title=self.title,
+            description=self.description,
+            hints=self.hints,
+            confirm=self.confirm,
+            scope=self.scope,
+        )
 
     @property
     def id_sources(self) -> dict[str, str]:

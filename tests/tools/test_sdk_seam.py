@@ -29,7 +29,7 @@ def test_the_sdk_still_offers_what_the_seam_uses() -> None:
 
 
 def test_registered_tools_publish_our_schemas_and_take_no_arguments_from_the_sdk() -> None:
-    factory = ToolFactory(ALL_TOOLS, Backend(ConsoleTransport(), "sk_test_x"))
+    factory = ToolFactory(ALL_TOOLS, Backend(ConsoleTransport, "sk_test_x"))
     for tool in factory.tools:
         entry = factory.bound[tool.name]
         assert tool.fn_metadata.validate_arguments({"anything": 1, "agent_id": "x"}) == {}
@@ -41,7 +41,7 @@ def test_registered_tools_publish_our_schemas_and_take_no_arguments_from_the_sdk
 
 
 def test_json_strings_for_lists_are_repaired_as_the_sdk_does() -> None:
-    factory = ToolFactory(ALL_TOOLS, Backend(ConsoleTransport(), "sk_test_x"))
+    factory = ToolFactory(ALL_TOOLS, Backend(ConsoleTransport, "sk_test_x"))
     entry = factory.bound["set_agent_actions"]
     outcome = factory._validate(entry, {"agent_id": "agt_1", "action_ids": '["act_1"]', "enabled": True})
     assert not isinstance(outcome, Exception) and getattr(outcome, "action_ids", None) == ["act_1"]
