@@ -34,7 +34,10 @@ __all__ = ["BimpeServer", "build_server", "instructions"]
 
 _CLOSING = (
     "Destructive tools ask for confirmation, or take confirm=<the target id>.",
-    "Every result carries request_id; errors say what to fix.",
+    "Lists take page (from 1), limit (up to 100), search, sort (field, or -field to descend) and all_pages "
+    "(walk every page, capped); a capped list names the call that continues it.",
+    "Writes take idempotency_key: to retry a failed write safely, pass the key its error names.",
+    "Errors say what to fix.",
 )
 
 

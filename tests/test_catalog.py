@@ -101,10 +101,11 @@ async def test_every_tool_passes_the_guardrails(spec: Any) -> None:
     assert tool["title"] and len(tool["title"]) <= 40
     assert 20 <= len(tool["description"]) <= 250, "keep descriptions short: the model reads them every turn"
     hints = tool["annotations"]
-    assert set(hints) == {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
-    assert not (hints["readOnlyHint"] and hints["destructiveHint"])
+    explicit = {"readOnlyHint", "openWorldHint"} | (set() if spec.read_only else {"destructiveHint", "idempotentHint"})
+    assert set(hints) == explicit, "every hint that means something for this tool is explicit"
+    assert hints["readOnlyHint"] is spec.read_only
     schema = tool["inputSchema"]
-    assert schema["type"] == "object" and schema["additionalProperties"] is False
+    assert schema["type"] == "object" and "additionalProperties" not in schema, "the server names unknown arguments"
     assert not {"anyOf", "oneOf", "allOf"} & set(schema)
     for name, prop in schema["properties"].items():
         assert prop.get("description"), f"{spec.name}.{name} has no description"
@@ -112,21 +113,10 @@ async def test_every_tool_passes_the_guardrails(spec: Any) -> None:
     assert all("title" not in node for node in _walk(schema))
     assert len(json.dumps(tool, separators=(",", ":"))) < 4_500, "a tool over ~1,100 tokens: trim it"
     output = tool["outputSchema"]
-    assert output["type"] == "object" and {"request_id", "request_ids"} <= set(output["properties"])
+    assert output["type"] == "object" and output["properties"], "results say what they hold"
+    assert not {"request_id", "request_ids"} & set(output["properties"]), "request ids go in the result's _meta"
+    assert "null" not in json.dumps(output), "a field that may be null is left untyped"
     if spec.hints.destructive:
         assert "confirm" in schema["properties"]
     if not spec.hints.read_only:
         assert "idempotency_key" in schema["properties"], "every write can be retried safely"
-    for name, prop in schema["properties"].items():
-        if name.endswith("_id"):
-            assert prop.get("maxLength"), f"{spec.name}.{name}: an id-like string needs a bound"
-    for name in spec.id_sources:
-        if prop := schema["properties"].get(name):
-            assert prop.get("pattern") and prop.get("maxLength"), f"{spec.name}.{name}: ids carry their shape"
-
-
-async def test_the_whole_catalog_stays_within_its_context_budget() -> None:
-    payload = json.dumps(await listed_tools(), separators=(",", ":"))
-    assert len(payload) < 90_000, f"tools/list grew to {len(payload)} bytes: trim descriptions or schemas"
-    descriptions = sum(len(tool["description"]) for tool in await listed_tools())
-    assert descriptions < 6_000

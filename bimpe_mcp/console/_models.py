@@ -374,7 +374,9 @@ class CustomApiConfigure(RequestModel):
     description: str | None = Field(None, max_length=1000, description="What the API is for.")
     base_url: str | None = Field(None, pattern=r"^https?://\S+$", description="Base URL of the API.")
     auth_type: AuthType | None = Field(None, description="How to authenticate.")
-    auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
+    auth_config: AuthConfig | None = Field(
+        None, description="Write-only {token}, {username, password} or {api_key, header_name}."
+    )
     test_endpoint: str | None = Field(None, description="Path used to test the connection.")
 
 
@@ -405,20 +407,22 @@ class ResponseMapping(RequestModel):
 
 
 class CustomApiToolCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=255, description="Tool name, e.g. Create order.")
+    name: str = Field(min_length=1, max_length=255, description="Name.")
     http_method: HttpMethod = Field(description="HTTP method.")
-    url_template: str = Field(min_length=1, description="Path or URL, e.g. /orders/{order_id}.")
-    description: str | None = Field(None, max_length=1000, description="When the agent should use it.")
-    url_params: list[BodyParam] | None = Field(None, description="Parameters in url_template.")
-    body_params: list[BodyParam] | None = Field(None, description="JSON body parameters.")
-    headers_template: dict[str, str] | None = Field(None, description="Extra headers.")
-    body_template: dict[str, Any] | None = Field(None, description="Fixed body fields.")
-    auth_type: AuthType | None = Field(None, description="Overrides the integration's auth.")
-    auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
-    response_mapping: ResponseMapping | None = Field(None, description="How to read the answer.")
-    category: str | None = Field(None, description="Grouping label.")
-    require_human_approval: bool | None = Field(None, description="Ask a human before each call.")
-    timeout: int | None = Field(None, ge=1, le=300, description="Seconds before the call fails.")
+    url_template: str = Field(min_length=1, description="e.g. /orders/{order_id}.")
+    description: str | None = Field(None, max_length=1000, description="When to call it.")
+    url_params: list[BodyParam] | None = Field(None, description="[{name, type, description, required}].")
+    body_params: list[BodyParam] | None = Field(None, description="Body parameters, as url_params.")
+    headers_template: dict[str, str] | None = Field(None, description="Headers.")
+    body_template: dict[str, Any] | None = Field(None, description="Fixed body.")
+    auth_type: AuthType | None = Field(None, description="Default: the API's.")
+    auth_config: AuthConfig | None = Field(
+        None, description="Write-only {token}, {username, password} or {api_key, header_name}."
+    )
+    response_mapping: ResponseMapping | None = Field(None, description="{path, success_message, error_message}.")
+    category: str | None = Field(None, description="Label.")
+    require_human_approval: bool | None = Field(None, description="Human approval per call.")
+    timeout: int | None = Field(None, ge=1, le=300, description="Seconds.")
 
 
 class IntegrationTool(ResponseModel):
@@ -435,7 +439,9 @@ class McpServerConfigure(RequestModel):
     server_url: str = Field(pattern=r"^https?://\S+$", description="MCP endpoint URL.")
     transport: McpTransport | None = Field(None, description="Default streamable_http.")
     auth_type: AuthType | None = Field(None, description="How to authenticate.")
-    auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
+    auth_config: AuthConfig | None = Field(
+        None, description="Write-only {token}, {username, password} or {api_key, header_name}."
+    )
 
 
 class McpServerConfig(ResponseModel):
@@ -619,14 +625,14 @@ class WorkflowUpdate(RequestModel):
     rules: list[WorkflowRule] | None = Field(None, description="Rules: {id, name, trigger, response, enabled}.")
     flows: list[WorkflowFlow] | None = Field(None, description="Conversation flows: {name, …}.")
     tags: list[str] | None = Field(None, description="Tags.")
-    integrations: list[str] | None = Field(None, description="Integration types it uses.")
-    channels: list[str] | None = Field(None, description="Channel types it targets.")
-    actions: list[str] | None = Field(None, description="Action names it uses.")
-    guide: dict[str, Any] | None = Field(None, description="{steps: [..], youtube_url}.")
+    integrations: list[str] | None = Field(None, description="Integration types.")
+    channels: list[str] | None = Field(None, description="Channel types.")
+    actions: list[str] | None = Field(None, description="Action names.")
+    guide: dict[str, Any] | None = Field(None, description="{steps, youtube_url}.")
     faq: list[WorkflowFaq] | None = Field(None, description="[{question, answer}].")
     setup_steps: list[Any] | None = Field(None, description="Setup steps.")
-    setup_time: int | None = Field(None, ge=0, description="Minutes to set up.")
-    video_url: str | None = Field(None, description="Walkthrough video.")
+    setup_time: int | None = Field(None, ge=0, description="Minutes.")
+    video_url: str | None = Field(None, description="Video URL.")
 
 
 class WorkflowCreate(WorkflowUpdate):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN, MessageStream, wait_for_messages
 from bimpe_mcp.console import models as m
@@ -19,7 +19,6 @@ from bimpe_mcp.tools._spec import (
     Page,
     Paging,
     ToolSpec,
-    Traced,
 )
 
 ConversationChannel = Literal["whatsapp", "webchat", "telephony", "test_whatsapp", "test_webchat", "test_telephony"]
@@ -44,7 +43,7 @@ class MessageRef(ConversationRef):
     message_id: Annotated[
         str,
         ListedBy("list_messages"),
-        Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Message id (list_messages)."),
+        Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="From list_messages."),
     ]
 
 
@@ -76,7 +75,7 @@ class WaitForMessages(ConversationRef):
     )
 
 
-class Messages(Traced):
+class Messages(BaseModel):
     messages: list[m.Message]
     timed_out: bool = Field(description="true if the timeout hit before count messages arrived.")
 

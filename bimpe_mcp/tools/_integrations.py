@@ -20,7 +20,6 @@ from bimpe_mcp.tools._spec import (
     ListedBy,
     Page,
     ToolSpec,
-    Traced,
 )
 
 _BIMPEAI_TYPES = {"bumpa", "google_calendar", "google_sheets", "paystack", "stripe"}
@@ -47,7 +46,7 @@ class ToolRef(IntegrationRef):
     tool_id: Annotated[
         str,
         ListedBy("list_custom_api_tools"),
-        Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Tool id (list_custom_api_tools)."),
+        Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="From list_custom_api_tools."),
     ]
 
 
@@ -89,7 +88,7 @@ class IntegrationItem(BaseModel):
     actions: list[m.IntegrationAction] = Field(default_factory=list)
 
 
-class Configured(Traced):
+class Configured(BaseModel):
     id: str | None = Field(None, description="Integration id, when the Console returns one.")
     success: bool | None = None
     channel_id: str | None = None
@@ -209,7 +208,7 @@ TOOLS = (
         name="add_custom_api_tool",
         toolset="integrations",
         title="Add custom API tool",
-        description="Add one callable endpoint (name, http_method, url_template, params) to a custom API integration.",
+        description="Add an endpoint the agent can call to a custom API integration.",
         params=AddCustomApiTool,
         output=m.IntegrationTool,
         run=lambda call: call.client.integrations.add_custom_api_tool(

@@ -128,12 +128,6 @@ class _BoundTool:
         return args_model(self.spec)
 
     @property
-    def output_model(self) -> type[BaseModel]:
-        from bimpe_mcp.tools._schemas import output_model
-
-        return output_model(self.spec)
-
-    @property
     def parameter_names(self) -> list[str]:
         return list(self.tool.parameters["properties"])
 
@@ -233,7 +227,7 @@ class ToolFactory:
             call = ToolCall(params, client, progress, backend.limits, scope_agent_id, spec.nullable)
             try:
                 value = await spec.run(call)
-                result = success_result(entry.output_model, value, client.request_ids, redactor)
+                result = success_result(spec.output, value, client.request_ids, redactor)
             except anyio.get_cancelled_exc_class():
                 self._cancelled(spec, started, prefix, client)
                 raise

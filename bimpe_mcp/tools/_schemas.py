@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import Field, create_model
 
-from bimpe_mcp.tools._schema import compact_schema
+from bimpe_mcp.tools._schema import compact_schema, output_schema
 from bimpe_mcp.tools._sdk import ArgModelBase
-from bimpe_mcp.tools._spec import ToolSpec, Traced
+from bimpe_mcp.tools._spec import ToolSpec
 
-__all__ = ["args_model", "generate_catalog", "generate_tool", "output_model"]
+__all__ = ["args_model", "generate_catalog", "generate_tool"]
 
 _IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 
@@ -29,7 +29,7 @@ def args_model(spec: ToolSpec) -> type[ArgModelBase]:
     if spec.confirm:
         controls["confirm"] = (
             str | None,
-            Field(None, description=f"Set to the {spec.confirm} to confirm without a prompt."),
+            Field(None, description=f"Repeat {spec.confirm} to skip the prompt."),
         )
     if not spec.hints.read_only:
         controls["idempotency_key"] = (
@@ -38,27 +38,19 @@ def args_model(spec: ToolSpec) -> type[ArgModelBase]:
                 None,
                 max_length=200,
                 pattern=_IDEMPOTENCY_KEY_PATTERN,
-                description="Reuse the key from a failed call to retry it safely.",
+                description="From a write's error.",
             ),
         )
     return cast(type[ArgModelBase], create_model(spec.name, __base__=(spec.params, ArgModelBase), **controls))
 
 
-@functools.cache
-def output_model(spec: ToolSpec) -> type[BaseModel]:
-    """The spec's output with the request ids every result carries."""
-    if issubclass(spec.output, Traced):
-        return spec.output
-    return create_model(f"{spec.output.__name__}Result", __base__=(spec.output, Traced))
-
-
 def generate_tool(spec: ToolSpec) -> dict[str, Any]:
     """One tool's shipped entry: its facts, its input schema (unscoped) and its output schema."""
-    inputs = compact_schema(args_model(spec).model_json_schema(), keep_null=False)
+    inputs = compact_schema(args_model(spec).model_json_schema())
     for name in sorted(spec.nullable):
         if prop := inputs["properties"].get(name):
             prop["type"] = [prop["type"], "null"]
-    output = compact_schema(output_model(spec).model_json_schema(), keep_null=True)
+    output = output_schema(spec.output.model_json_schema())
     return {**spec.facts.as_data(), "input": inputs, "output": output}
 
 

@@ -58,7 +58,6 @@ class ToolBuilder:
         output_schema: dict[str, Any],
     ) -> Tool:
         """`spec` as the SDK's `Tool`, calling `handler(ctx=…, confirmation=…)`."""
-        hints = spec.hints
         tool = self._templates[bool(spec.confirm)].model_copy(
             update={
                 "fn": handler,
@@ -67,17 +66,25 @@ class ToolBuilder:
                 "description": spec.description,
                 "parameters": input_schema,
                 "fn_metadata": FuncMetadata(arg_model=_Passthrough, output_schema=output_schema),
-                "annotations": ToolAnnotations(
-                    read_only_hint=hints.read_only,
-                    destructive_hint=hints.destructive,
-                    idempotent_hint=hints.idempotent,
-                    open_world_hint=hints.open_world,
-                ),
+                "annotations": _annotations(spec),
                 "meta": {"toolset": spec.toolset},
             }
         )
         tool.__dict__.pop("output_schema", None)  # a cached_property: read it from this copy's metadata
         return tool
+
+
+def _annotations(spec: ToolFacts) -> ToolAnnotations:
+    """Every hint explicit, except the two the specification makes meaningless on a read-only tool."""
+    hints = spec.hints
+    if hints.read_only:
+        return ToolAnnotations(read_only_hint=True, open_world_hint=hints.open_world)
+    return ToolAnnotations(
+        read_only_hint=False,
+        destructive_hint=hints.destructive,
+        idempotent_hint=hints.idempotent,
+        open_world_hint=hints.open_world,
+    )
 
 
 def _template(confirmed: bool, resolver: Any) -> Tool:

@@ -42,7 +42,6 @@ __all__ = [
     "Scope",
     "ToolParams",
     "ToolSpec",
-    "Traced",
     "WorkflowId",
     "listed_by",
 ]
@@ -61,19 +60,13 @@ class ListedBy:
     tool: str
 
 
-AgentId = Annotated[Id, ListedBy("list_agents"), Field(description="Agent id (list_agents).")]
-KnowledgeBaseId = Annotated[
-    Id, ListedBy("list_knowledge_bases"), Field(description="Knowledge base id (list_knowledge_bases).")
-]
-IntegrationId = Annotated[Id, ListedBy("list_integrations"), Field(description="Integration id (list_integrations).")]
-ConversationId = Annotated[
-    Id, ListedBy("list_conversations"), Field(description="Conversation id (list_conversations).")
-]
-CallId = Annotated[Id, ListedBy("list_calls"), Field(description="Call id (list_calls).")]
-WorkflowId = Annotated[Id, ListedBy("list_workflows"), Field(description="Workflow id (list_workflows).")]
-PhoneNumberId = Annotated[
-    Id, ListedBy("list_phone_numbers"), Field(description="Phone number id (list_phone_numbers).")
-]
+AgentId = Annotated[Id, ListedBy("list_agents"), Field(description="From list_agents.")]
+KnowledgeBaseId = Annotated[Id, ListedBy("list_knowledge_bases"), Field(description="From list_knowledge_bases.")]
+IntegrationId = Annotated[Id, ListedBy("list_integrations"), Field(description="From list_integrations.")]
+ConversationId = Annotated[Id, ListedBy("list_conversations"), Field(description="From list_conversations.")]
+CallId = Annotated[Id, ListedBy("list_calls"), Field(description="From list_calls.")]
+WorkflowId = Annotated[Id, ListedBy("list_workflows"), Field(description="From list_workflows.")]
+PhoneNumberId = Annotated[Id, ListedBy("list_phone_numbers"), Field(description="From list_phone_numbers.")]
 
 
 def listed_by(info: FieldInfo) -> str | None:
@@ -143,28 +136,21 @@ class AgentRef(ToolParams):
 
 
 class Paging(ToolParams):
-    page: int = Field(1, ge=1, le=100_000, description="Page number, from 1.")
-    limit: int = Field(20, ge=1, le=100, description="Items per page, up to 100.")
+    """The paging parameters of every list tool: the server's instructions explain them once."""
+
+    page: int = Field(1, ge=1, le=100_000, description="Page, from 1.")
+    limit: int = Field(20, ge=1, le=100, description="Per page.")
     search: str | None = Field(None, max_length=200, description="Text filter.")
-    sort: str | None = Field(
-        None, max_length=64, pattern=r"^-?[A-Za-z_]+$", description="Field to sort by; prefix - for descending."
-    )
-    all_pages: bool = Field(False, description="Walk every page (capped) instead of one.")
+    sort: str | None = Field(None, max_length=64, pattern=r"^-?[A-Za-z_]+$", description="Field; -field descends.")
+    all_pages: bool = Field(False, description="Walk all pages (capped).")
 
 
-class Traced(BaseModel):
-    """Every tool result names the Console request(s) behind it, for support and log correlation."""
-
-    request_id: str | None = None
-    request_ids: list[str] = Field(default_factory=list)
-
-
-class Deleted(Traced):
+class Deleted(BaseModel):
     deleted: bool = Field(description="true once the Console confirmed the removal.")
     id: str = Field(description="Id of what was removed.")
 
 
-class Page(Traced, Generic[T]):
+class Page(BaseModel, Generic[T]):
     items: list[T]
     page: int
     total_count: int

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from bimpe_mcp.console import ConsoleError, ListQuery, MessageStream, wait_for_reply
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import ToolCall
-from bimpe_mcp.tools._spec import READ, WRITE, AgentRef, ConversationId, ToolSpec, Traced
+from bimpe_mcp.tools._spec import READ, WRITE, AgentRef, ConversationId, ToolSpec
 
 
 class SendTestMessage(AgentRef):
@@ -23,7 +23,7 @@ class PlaceTestCall(AgentRef):
     destination: str = Field(pattern=r"^\+[1-9]\d{7,14}$", description="Tester's phone, E.164 (+234…).")
 
 
-class TestExchange(Traced):
+class TestExchange(BaseModel):
     conversation_id: str | None = Field(description="Test conversation, to continue it.")
     sent: m.Message
     reply: m.Message | None = Field(description="The agent's reply, if it came in time.")
