@@ -89,7 +89,7 @@ def success_result(
     return CallToolResult(
         content=[TextContent(type="text", text=render_text(structured))],
         structured_content=structured,
-        meta={REQUEST_IDS_META: list(request_ids)},
+        _meta={REQUEST_IDS_META: list(request_ids)},
     )
 
 
