@@ -349,7 +349,7 @@ def _list_tools(settings: Settings, *, output: str | None) -> int:
     """Print the catalog: a plain list, the tools/list payload (output="json") or a markdown table."""
     import anyio
 
-    from bimpe_mcp._docs import tool_kind, tools_markdown
+    from bimpe_mcp._docs import tool_kind, tools_markdown, toolset_of_each_tool
 
     async def listing(client: Any) -> list[Any]:
         return list((await client.list_tools()).tools)
@@ -362,9 +362,9 @@ def _list_tools(settings: Settings, *, output: str | None) -> int:
         text = json.dumps({"tools": tools}, indent=2, ensure_ascii=False) + "\n"
     else:
         width = max((len(t["name"]) for t in tools), default=0)
+        toolsets = toolset_of_each_tool()
         text = "".join(
-            f"{t['name']:<{width}}  {t.get('_meta', {}).get('toolset', ''):<13}  {tool_kind(t):<11}  "
-            f"{t.get('title', '')}\n"
+            f"{t['name']:<{width}}  {toolsets.get(t['name'], ''):<13}  {tool_kind(t):<11}  {t.get('title', '')}\n"
             for t in tools
         )
     sys.stdout.write(text)

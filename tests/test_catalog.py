@@ -14,6 +14,7 @@ from mcp import Client
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import TOOLSET_IDS, Settings
 from bimpe_mcp.tools import ALL_TOOLS
+from bimpe_mcp.tools import CATALOG as TOOL_FACTS
 from bimpe_mcp.tools._catalog import SCHEMAS_FILE
 from bimpe_mcp.tools._schemas import generate_catalog
 
@@ -48,7 +49,8 @@ def _snapshot_files(tools: list[dict[str, Any]]) -> dict[str, str]:
     files = {
         f"{tool['name']}.json": json.dumps(tool, indent=1, sort_keys=True, ensure_ascii=False) + "\n" for tool in tools
     }
-    files[CATALOG.name] = "".join(f"{tool['_meta']['toolset']} {tool['name']}\n" for tool in tools)
+    toolsets = {tool.name: tool.toolset for tool in TOOL_FACTS}
+    files[CATALOG.name] = "".join(f"{toolsets[tool['name']]} {tool['name']}\n" for tool in tools)
     return files
 
 

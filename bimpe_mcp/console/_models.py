@@ -143,19 +143,19 @@ class AgentUpdate(RequestModel):
     workflow_id: Id | None = Field(None, description="Workflow that drives the agent.")
     name: str | None = Field(None, min_length=1, max_length=255, description="Agent name.")
     description: str | None = Field(None, max_length=2000, description="What the agent does.")
-    language: str | None = Field(None, description="Language code, e.g. en.")
+    language: str | None = Field(None, description="e.g. en.")
     persona: Persona | None = Field(None, description="Tone of voice.")
-    timezone: str | None = Field(None, description="IANA timezone, e.g. Africa/Lagos.")
+    timezone: str | None = Field(None, description="IANA, e.g. Africa/Lagos.")
     logo: str | None = Field(None, description="Logo URL.")
     business_name: str | None = Field(None, description="Business name.")
-    business_address: str | None = Field(None, description="Business address.")
-    business_email: str | None = Field(None, description="Business email.")
+    business_address: str | None = Field(None, description="Address.")
+    business_email: str | None = Field(None, description="Email.")
     business_description: str | None = Field(None, description="What the business does.")
-    escalation_email: str | None = Field(None, description="Where escalations go.")
+    escalation_email: str | None = Field(None, description="For escalations.")
 
 
 class AgentCreate(AgentUpdate):
-    workflow_id: Id = Field(description="Workflow that drives the agent (list_workflows).")
+    workflow_id: Id = Field(description="From list_workflows.")
     name: str = Field(min_length=1, max_length=255, description="Agent name.")
     description: str = Field(min_length=1, max_length=2000, description="What the agent does.")
 
@@ -347,8 +347,8 @@ class BimpeaiIntegration(ResponseModel):
 
 class BimpeaiConfigure(RequestModel):
     type: BimpeaiType = Field(description="Connector to configure.")
-    public_key: Secret | None = Field(None, min_length=1, description="stripe/paystack public key (pk_…). Write-only.")
-    secret_key: Secret | None = Field(None, min_length=1, description="stripe/paystack secret key (sk_…). Write-only.")
+    public_key: Secret | None = Field(None, min_length=1, description="stripe/paystack pk_…. Write-only.")
+    secret_key: Secret | None = Field(None, min_length=1, description="stripe/paystack sk_…. Write-only.")
     token: Secret | None = Field(None, min_length=1, description="bumpa API token. Write-only.")
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO currency, e.g. NGN.")
 
@@ -401,7 +401,7 @@ class BodyParam(RequestModel):
 
 
 class ResponseMapping(RequestModel):
-    path: str | None = Field(None, description="JSON path of the useful part of the answer.")
+    path: str | None = Field(None, description="JSON path of the answer.")
     success_message: str | None = Field(None, description="Said on success.")
     error_message: str | None = Field(None, description="Said on failure.")
 
@@ -422,7 +422,7 @@ class CustomApiToolCreate(RequestModel):
     response_mapping: ResponseMapping | None = Field(None, description="{path, success_message, error_message}.")
     category: str | None = Field(None, description="Label.")
     require_human_approval: bool | None = Field(None, description="Human approval per call.")
-    timeout: int | None = Field(None, ge=1, le=300, description="Seconds.")
+    timeout: int | None = Field(None, ge=1, le=300, description="Seconds, up to 300.")
 
 
 class IntegrationTool(ResponseModel):
@@ -619,11 +619,11 @@ class WorkflowFaq(RequestModel):
 
 class WorkflowUpdate(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=255, description="Workflow name.")
-    system_prompt: str | None = Field(None, min_length=1, description="Instructions the agent follows.")
+    system_prompt: str | None = Field(None, min_length=1, description="The agent's instructions.")
     description: str | None = Field(None, description="What it is for.")
     category: str | None = Field(None, description="Category label.")
-    rules: list[WorkflowRule] | None = Field(None, description="Rules: {id, name, trigger, response, enabled}.")
-    flows: list[WorkflowFlow] | None = Field(None, description="Conversation flows: {name, …}.")
+    rules: list[WorkflowRule] | None = Field(None, description="[{id, name, trigger, response, enabled}].")
+    flows: list[WorkflowFlow] | None = Field(None, description="[{name, …}].")
     tags: list[str] | None = Field(None, description="Tags.")
     integrations: list[str] | None = Field(None, description="Integration types.")
     channels: list[str] | None = Field(None, description="Channel types.")
@@ -637,14 +637,14 @@ class WorkflowUpdate(RequestModel):
 
 class WorkflowCreate(WorkflowUpdate):
     name: str = Field(min_length=1, max_length=255, description="Workflow name.")
-    system_prompt: str = Field(min_length=1, description="Instructions the agent follows.")
+    system_prompt: str = Field(min_length=1, description="The agent's instructions.")
 
 
 # --- phone numbers --------------------------------------------------------------------------
 
 
 class PhoneNumberUpdate(RequestModel):
-    agent_id: Id | None = Field(None, description="Agent to route the number to; null unassigns.")
+    agent_id: Id | None = Field(None, description="Agent to route to; null unassigns.")
     label: str | None = Field(None, max_length=255, description="Label.")
 
 

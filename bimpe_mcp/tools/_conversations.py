@@ -25,10 +25,10 @@ ConversationChannel = Literal["whatsapp", "webchat", "telephony", "test_whatsapp
 
 
 class ListConversations(AgentRef, Paging):
-    channel: ConversationChannel | None = Field(None, description="Only this channel; test_* are test chats.")
-    is_test_channel: bool | None = Field(None, description="Only test (true) or real (false) chats.")
-    is_ai_chat_paused: bool | None = Field(None, description="Only chats where the AI is paused (true).")
-    needs_attention: bool | None = Field(None, description="Only chats flagged for a human (true).")
+    channel: ConversationChannel | None = Field(None, description="test_* are test chats.")
+    is_test_channel: bool | None = Field(None, description="Test chats (true) or real.")
+    is_ai_chat_paused: bool | None = Field(None, description="AI paused.")
+    needs_attention: bool | None = Field(None, description="Flagged for a human.")
 
 
 class ConversationRef(AgentRef):
@@ -49,8 +49,8 @@ class MessageRef(ConversationRef):
 
 class SendMessage(AgentRef, m.MessageSend):
     conversation_id: ConversationId | None = Field(None, description="Reply in this conversation.")
-    channel_type: m.ChannelType | None = Field(None, description="Or start one: channel to write on.")
-    channel_user_id: str | None = Field(None, max_length=200, description="Recipient address on that channel.")
+    channel_type: m.ChannelType | None = Field(None, description="Or start one on this channel.")
+    channel_user_id: str | None = Field(None, max_length=200, description="Recipient address.")
     channel_username: str | None = Field(None, description="Recipient display name.")
 
     @model_validator(mode="after")
@@ -65,13 +65,13 @@ class SetConversationAi(ConversationRef, m.AiStatusUpdate):
 
 
 class WaitForMessages(ConversationRef):
-    count: int = Field(1, ge=1, le=100, description="Stop after this many new messages.")
-    timeout_s: float = Field(30, gt=0, le=300, description="Stop after this many seconds.")
+    count: int = Field(1, ge=1, le=100, description="Stop after this many new messages (up to 100).")
+    timeout_s: float = Field(30, gt=0, le=300, description="Stop after this many seconds (up to 300).")
     after: str | None = Field(
         None,
         max_length=64,
         pattern=r"^[A-Za-z0-9_.:+-]+$",
-        description="Also return messages after this message id or ISO time.",
+        description="After this message id or ISO time.",
     )
 
 
@@ -106,7 +106,7 @@ TOOLS = (
         name="list_conversations",
         toolset="conversations",
         title="List conversations",
-        description="The agent's conversations, filterable by channel, test flag, AI pause and needs_attention.",
+        description="The agent's conversations, with filters.",
         params=ListConversations,
         output=Page[m.Conversation],
         run=paged(
@@ -161,8 +161,8 @@ TOOLS = (
         name="send_message",
         toolset="conversations",
         title="Send message",
-        description="Send a message to a real contact: into conversation_id, or to channel_type + channel_user_id. "
-        "For tests use send_test_message.",
+        description="Message a real contact in conversation_id, or on channel_type + channel_user_id. "
+        "Tests: send_test_message.",
         params=SendMessage,
         output=m.Message,
         run=_send_message,
@@ -172,7 +172,7 @@ TOOLS = (
         name="set_conversation_ai",
         toolset="conversations",
         title="Pause or resume AI",
-        description="Pause the AI in a conversation so a human can take over (is_ai_chat_paused=true), or resume it.",
+        description="Pause the AI in a conversation so a human takes over, or resume it.",
         params=SetConversationAi,
         output=m.AiStatus,
         run=lambda call: call.client.conversations.set_ai_status(
@@ -184,7 +184,7 @@ TOOLS = (
         name="wait_for_messages",
         toolset="conversations",
         title="Wait for messages",
-        description="Stream new messages of a conversation until count arrive or timeout_s passes, reporting progress.",
+        description="Wait for new messages of a conversation, up to count or timeout_s.",
         params=WaitForMessages,
         output=Messages,
         run=_wait_for_messages,

@@ -31,7 +31,7 @@ _CONNECTOR_KEYS = {
 
 
 class ListIntegrations(AgentRef):
-    family: Family | None = Field(None, description="Only this family; omit for everything connected.")
+    family: Family | None = Field(None, description="Only this family.")
 
 
 class IntegrationRef(AgentRef):
@@ -89,7 +89,7 @@ class IntegrationItem(BaseModel):
 
 
 class Configured(BaseModel):
-    id: str | None = Field(None, description="Integration id, when the Console returns one.")
+    id: str | None = Field(None, description="Its id, if given.")
     success: bool | None = None
     channel_id: str | None = None
     onboarding_url: str | None = None
@@ -175,8 +175,7 @@ TOOLS = (
         name="list_integrations",
         toolset="integrations",
         title="List integrations",
-        description="Without family: everything connected to the agent, with actions. With family: that family's "
-        "integrations and their ids.",
+        description="Everything connected to the agent, with actions; with family, that family's integrations.",
         params=ListIntegrations,
         output=Page[IntegrationItem],
         run=_list_integrations,
@@ -186,8 +185,8 @@ TOOLS = (
         name="configure_bimpeai_integration",
         toolset="integrations",
         title="Connect first-party service",
-        description="Connect stripe or paystack (public_key, secret_key, currency), bumpa (token), or google_calendar/"
-        "google_sheets (returns onboarding_url for OAuth). Reconfiguring a type updates it.",
+        description="Connect stripe/paystack (public_key, secret_key, currency), bumpa (token) or "
+        "google_calendar/google_sheets (returns an onboarding_url). Reconfiguring updates it.",
         params=ConfigureBimpeai,
         output=Configured,
         run=_configure_bimpeai,
@@ -197,8 +196,7 @@ TOOLS = (
         name="configure_custom_api",
         toolset="integrations",
         title="Connect custom API",
-        description="Register an HTTP API the agent can call (base_url, auth). Needs a workflow on the agent. "
-        "Then add endpoints with add_custom_api_tool.",
+        description="Register an HTTP API the agent can call. Needs a workflow. Then add_custom_api_tool.",
         params=ConfigureCustomApi,
         output=Configured,
         run=_configure_custom_api,
@@ -250,8 +248,7 @@ TOOLS = (
         name="configure_mcp_server",
         toolset="integrations",
         title="Connect MCP server",
-        description="Register a remote MCP server (server_url, transport, auth). Needs a workflow on the agent. "
-        "Then discover_mcp_server_tools and test_mcp_server.",
+        description="Register a remote MCP server. Needs a workflow. Then discover_mcp_server_tools.",
         params=ConfigureMcpServer,
         output=Configured,
         run=_configure_mcp_server,
@@ -261,8 +258,7 @@ TOOLS = (
         name="discover_mcp_server_tools",
         toolset="integrations",
         title="Discover MCP server tools",
-        description="Fetch the MCP server's tools into agent actions. "
-        "Returns discovered/created/updated/disabled counts.",
+        description="Fetch the MCP server's tools into agent actions.",
         params=IntegrationRef,
         output=m.DiscoverResult,
         run=_discover,
@@ -272,7 +268,7 @@ TOOLS = (
         name="test_mcp_server",
         toolset="integrations",
         title="Test MCP server",
-        description="Check that BimpeAI can reach the MCP server. Returns success and tools_count.",
+        description="Check that BimpeAI can reach the MCP server.",
         params=IntegrationRef,
         output=m.McpTestResult,
         run=lambda call: call.client.integrations.test_mcp_server(call.params.agent_id, call.params.integration_id),
@@ -296,10 +292,7 @@ TOOLS = (
         name="configure_pipedream_app",
         toolset="integrations",
         title="Connect Pipedream app",
-        description=(
-            "Start connecting a Pipedream app (app_slug, e.g. google-sheets). Returns onboarding_url for OAuth. "
-            "Needs a workflow on the agent."
-        ),
+        description=("Connect a Pipedream app (e.g. google-sheets); returns an onboarding_url. Needs a workflow."),
         params=ConfigurePipedream,
         output=Configured,
         run=_configure_pipedream,

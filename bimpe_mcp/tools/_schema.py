@@ -1,9 +1,10 @@
 """Shrink pydantic's JSON schemas to what a caller uses: a model reads every byte on every turn.
 
-An input schema keeps each parameter's type, description, enum, default and numeric bounds; it
-loses generated titles, `default: null`, the null arm of optional parameters (leaving one out
-means the same), string patterns and lengths, and the fields of nested objects, which become
-`{"type": "object"}` with a description naming their fields, and `additionalProperties: true|false`.
+An input schema keeps each parameter's type, description, enum and default; it loses generated
+titles, `default: null`, the null arm of optional parameters (leaving one out means the same),
+string patterns and lengths, numeric bounds (a bound a caller needs is in the description), and
+the fields of nested objects, which become `{"type": "object"}` (a list of them, `{"type":
+"array"}`) with a description naming their fields, and `additionalProperties: true|false`.
 Those rules still hold: the server checks every argument against the tool's model and names the
 field and the fix (an unknown argument's error lists the valid ones).
 
@@ -19,8 +20,21 @@ from typing import Any
 
 __all__ = ["compact_schema", "output_schema"]
 
-_DROPPED = frozenset({"title", "pattern", "maxLength", "minLength", "format"})
-"""Keywords no input schema publishes: generated noise, or string rules the server enforces and names."""
+_DROPPED = frozenset(
+    {
+        "title",
+        "pattern",
+        "maxLength",
+        "minLength",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+    }
+)
+"""Keywords no input schema publishes: generated noise, or rules the server enforces and names (a bound
+a caller needs to know is in the parameter's description)."""
 
 
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +73,8 @@ def _compact(node: Any, *, in_properties: bool) -> Any:
             continue
         if key == "$ref":
             out["type"] = "object"
+            continue
+        if key == "items" and isinstance(value, dict) and ("$ref" in value or value == {}):
             continue
         out[key] = _compact(value, in_properties=key == "properties")
     return _fold_nullable(out)

@@ -67,7 +67,6 @@ class ToolBuilder:
                 "parameters": input_schema,
                 "fn_metadata": FuncMetadata(arg_model=_Passthrough, output_schema=output_schema),
                 "annotations": _annotations(spec),
-                "meta": {"toolset": spec.toolset},
             }
         )
         tool.__dict__.pop("output_schema", None)  # a cached_property: read it from this copy's metadata

@@ -139,7 +139,7 @@ class Paging(ToolParams):
     """The paging parameters of every list tool: the server's instructions explain them once."""
 
     page: int = Field(1, ge=1, le=100_000, description="Page, from 1.")
-    limit: int = Field(20, ge=1, le=100, description="Per page.")
+    limit: int = Field(20, ge=1, le=100, description="Per page, up to 100.")
     search: str | None = Field(None, max_length=200, description="Text filter.")
     sort: str | None = Field(None, max_length=64, pattern=r"^-?[A-Za-z_]+$", description="Field; -field descends.")
     all_pages: bool = Field(False, description="Walk all pages (capped).")
