@@ -155,3 +155,5 @@ class Page(BaseModel, Generic[T]):
     page: int
     total_count: int
     has_next_page: bool
+    next_step: str | None = None
+    """Set when a cap (size or item count) cut the list: how many more, and the call that continues."""
