@@ -189,14 +189,30 @@ def _token_counter() -> tuple[Callable[[Any], int], str]:
 
 
 async def context_cost(sandbox: RunningSandbox) -> dict[str, Any]:
-    """tools/list in tokens (model-visible: name + description + inputSchema), and the largest list result."""
+    """tools/list in tokens (model-visible: name + description + inputSchema), and a large list's result
+    (its text block and structuredContent together)."""
     settings = Settings.load({}).with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key)
     server = build_server(settings)
     async with Client(server.mcp) as client:
         tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in (await client.list_tools()).tools]
-        agent_id = (await client.call_tool("list_agents", {})).structured_content["items"][0]["id"]
-        conversations = await client.call_tool("list_conversations", {"agent_id": agent_id, "all_pages": True})
-        result = conversations.model_dump(mode="json", by_alias=True, exclude_none=True)
+        agent_id = sandbox.store.demo_agent_id
+        opening = {"agent_id": agent_id, "message": "Hi", "channel_type": "webchat", "channel_user_id": "bench"}
+        conversation_id = (await client.call_tool("send_message", opening)).structured_content["conversation_id"]
+        sandbox.store.messages[conversation_id] = [  # 300 long messages, as a busy support chat has
+            {
+                "id": f"msg_{n:04d}",
+                "conversation_id": conversation_id,
+                "role": "user",
+                "message_type": "text",
+                "message": f"Message {n}: " + "the delivery window and the refund policy, again. " * 8,
+                "created_at": "2026-01-01T00:00:00Z",
+                "attachments": [],
+            }
+            for n in range(300)
+        ]
+        arguments = {"agent_id": agent_id, "conversation_id": conversation_id, "all_pages": True}
+        walked = await client.call_tool("list_messages", arguments)
+        result = walked.model_dump(mode="json", by_alias=True, include={"content", "structured_content"})
     await server.aclose()
     count, method = _token_counter()
     visible = {t["name"]: count(t["name"]) + count(t["description"]) + count(t["inputSchema"]) for t in tools}
@@ -261,7 +277,7 @@ async def main(quick: bool) -> None:
     out(f"| model-visible tokens, largest tool (`{ctx['visible_max'][0]}`) | 350 | {ctx['visible_max'][1]} |")
     out(f"| whole tools/list | 10,000 | {ctx['tools_list']:,} |")
     out(f"| of which outputSchema | | {ctx['output_schemas']:,} |")
-    out(f"| list_conversations all_pages result (demo data) | 8,000 | {ctx['list_result']:,} |")
+    out(f"| list_messages all_pages result, 300 long messages | 8,000 | {ctx['list_result']:,} |")
 
 
 if __name__ == "__main__":
