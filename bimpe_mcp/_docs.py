@@ -20,6 +20,7 @@ __all__ = [
     "settings_markdown",
     "tool_kind",
     "tools_markdown",
+    "toolset_of_each_tool",
     "toolsets_markdown",
 ]
 
@@ -34,6 +35,13 @@ def _as_dict(tool: Any) -> Mapping[str, Any]:
         return tool
     dumped: Mapping[str, Any] = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
     return dumped
+
+
+def toolset_of_each_tool() -> dict[str, str]:
+    """Each tool's toolset, from the catalog: `tools/list` leaves it out, it costs every turn tokens."""
+    from bimpe_mcp.tools import CATALOG
+
+    return {tool.name: tool.toolset for tool in CATALOG}
 
 
 def tool_kind(tool: Mapping[str, Any]) -> str:
@@ -53,13 +61,15 @@ def tools_markdown(tools: Iterable[Any] | Mapping[str, Any]) -> str:
     dicts, or the SDK's `Tool` models.
     """
     items = tools["tools"] if isinstance(tools, Mapping) else tools
+    toolsets = toolset_of_each_tool()
     lines = ["| Tool | Toolset | Kind | Title | Description |", "| --- | --- | --- | --- | --- |"]
     for raw in items:
         tool = _as_dict(raw)
         meta = tool.get("_meta") or tool.get("meta") or {}
+        toolset = meta.get("toolset") or toolsets.get(tool["name"], "")
         description = (tool.get("description") or "").strip().splitlines()
         lines.append(
-            f"| `{tool['name']}` | {_cell(str(meta.get('toolset', '')))} | {tool_kind(tool)} "
+            f"| `{tool['name']}` | {_cell(str(toolset))} | {tool_kind(tool)} "
             f"| {_cell(tool.get('title') or '')} | {_cell(description[0] if description else '')} |"
         )
     return "\n".join(lines) + "\n"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["Metrics"]
 
@@ -14,41 +17,28 @@ _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0
 
 
 class Metrics:
-    """Tool calls (by outcome, latency, in flight), the Console's answers and retries, open sessions."""
+    """Tool calls (by outcome, latency, in flight), the Console's answers and retries, open sessions.
+
+    The Prometheus collectors are made on first use: a stdio server that never counts a call
+    does not import `prometheus_client` at start.
+    """
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self._tool_calls = Counter(
-            "bimpe_mcp_tool_calls",
-            "Tool calls by tool and outcome (ok, error, invalid, needs_confirmation, cancelled).",
-            ["tool", "outcome"],
-            registry=self.registry,
-        )
-        self._tool_seconds = Histogram(
-            "bimpe_mcp_tool_call_duration_seconds",
-            "How long tool calls took, invalid ones (never run) left out.",
-            ["tool"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
         self._in_flight = 0
-        in_flight = Gauge("bimpe_mcp_tool_calls_in_flight", "Tool calls running now.", registry=self.registry)
-        in_flight.set_function(lambda: self._in_flight)
-        self._console_responses = Counter(
-            "bimpe_mcp_console_responses",
-            "Answers from the Console API by HTTP status, each attempt counted.",
-            ["status"],
-            registry=self.registry,
-        )
-        self._console_retries = Counter(
-            "bimpe_mcp_console_retries",
-            "Console requests sent again, by reason (an HTTP status or a connection error).",
-            ["reason"],
-            registry=self.registry,
-        )
-        self._open_sessions = Gauge(
-            "bimpe_mcp_open_sessions", "Stateful MCP sessions open on this server.", registry=self.registry
-        )
+        self._count_sessions: Callable[[], int] | None = None
+
+    @functools.cached_property
+    def _collectors(self) -> _Collectors:
+        return _Collectors(self)
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self._collectors.registry
+
+    @property
+    def open_sessions(self) -> int:
+        """Stateful sessions open now, as the session manager counts them (0 without one)."""
+        return 0 if self._count_sessions is None else self._count_sessions()
 
     @property
     def in_flight(self) -> int:
@@ -56,9 +46,10 @@ class Metrics:
         return self._in_flight
 
     def record_tool(self, tool: str, outcome: str, seconds: float) -> None:
-        self._tool_calls.labels(tool, outcome).inc()
+        collectors = self._collectors
+        collectors.tool_calls.labels(tool, outcome).inc()
         if outcome != "invalid":
-            self._tool_seconds.labels(tool).observe(seconds)
+            collectors.tool_seconds.labels(tool).observe(seconds)
 
     @contextmanager
     def tool_in_flight(self) -> Iterator[None]:
@@ -69,15 +60,57 @@ class Metrics:
             self._in_flight -= 1
 
     def record_console_response(self, status: int) -> None:
-        self._console_responses.labels(str(status)).inc()
+        self._collectors.console_responses.labels(str(status)).inc()
 
     def record_console_retry(self, reason: str) -> None:
-        self._console_retries.labels(reason).inc()
+        self._collectors.console_retries.labels(reason).inc()
 
     def count_sessions_with(self, count: Callable[[], int]) -> None:
         """Read the open sessions from `count` at each scrape: the session manager owns that number."""
-        self._open_sessions.set_function(count)
+        self._count_sessions = count
 
     def render(self) -> str:
         """The Prometheus text exposition of every metric."""
+        from prometheus_client import generate_latest
+
         return generate_latest(self.registry).decode()
+
+
+class _Collectors:
+    """The Prometheus registry of one `Metrics`, and its collectors."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.tool_calls = Counter(
+            "bimpe_mcp_tool_calls",
+            "Tool calls by tool and outcome (ok, error, invalid, needs_confirmation, cancelled).",
+            ["tool", "outcome"],
+            registry=self.registry,
+        )
+        self.tool_seconds = Histogram(
+            "bimpe_mcp_tool_call_duration_seconds",
+            "How long tool calls took, invalid ones (never run) left out.",
+            ["tool"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        in_flight = Gauge("bimpe_mcp_tool_calls_in_flight", "Tool calls running now.", registry=self.registry)
+        in_flight.set_function(lambda: metrics.in_flight)
+        self.console_responses = Counter(
+            "bimpe_mcp_console_responses",
+            "Answers from the Console API by HTTP status, each attempt counted.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.console_retries = Counter(
+            "bimpe_mcp_console_retries",
+            "Console requests sent again, by reason (an HTTP status or a connection error).",
+            ["reason"],
+            registry=self.registry,
+        )
+        open_sessions = Gauge(
+            "bimpe_mcp_open_sessions", "Stateful MCP sessions open on this server.", registry=self.registry
+        )
+        open_sessions.set_function(lambda: metrics.open_sessions)

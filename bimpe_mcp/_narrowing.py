@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN
 from bimpe_mcp.settings import TOOLSET_IDS
-from bimpe_mcp.tools import ALL_TOOLS, Narrowing
+from bimpe_mcp.tools import CATALOG, Narrowing
 
 __all__ = ["HEADERS", "NarrowingRefused", "ReadNarrowing", "narrowing_from_headers", "request_narrowing"]
 
@@ -41,7 +41,7 @@ HEADERS: Final = {
 _STATE: Final = "bimpe_narrowing"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
-_TOOL_NAMES: Final = frozenset(spec.name for spec in ALL_TOOLS)
+_TOOL_NAMES: Final = frozenset(tool.name for tool in CATALOG)
 _ID: Final = re.compile(ID_PATTERN)
 
 

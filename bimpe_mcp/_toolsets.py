@@ -35,8 +35,8 @@ TOOLSETS: tuple[Toolset, ...] = (
             "Payments: configure_bimpeai_integration(type=stripe|paystack) without keys: the user types them into "
             "the one-time page it opens (never ask for secrets in chat; check_secret_entry gives the outcome). "
             "Google connectors and Pipedream return an onboarding_url the user must open.",
-            "Custom API: configure_custom_api, then add_custom_api_tool.",
-            "MCP server: configure_mcp_server, discover_mcp_server_tools, test_mcp_server.",
+            "Custom API: configure_custom_api, then add_custom_api_tool. MCP server: configure_mcp_server, "
+            "discover_mcp_server_tools, test_mcp_server.",
         ),
     ),
     Toolset(

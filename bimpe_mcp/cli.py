@@ -176,9 +176,9 @@ def _start_up_refusal(settings: Settings, command: str) -> str | None:
     catalog does not have; for an HTTP server, one reachable off loopback without `--allowed-hosts`,
     or one where a caller it did not check would act with the server's key (no open proxy)."""
     if settings.tools or settings.exclude_tools:
-        from bimpe_mcp.tools import ALL_TOOLS
+        from bimpe_mcp.tools import CATALOG
 
-        known = {spec.name for spec in ALL_TOOLS}
+        known = {tool.name for tool in CATALOG}
         for label, names in (
             ("--tools / BIMPE_TOOLS", settings.tools),
             ("--exclude-tools / BIMPE_EXCLUDE_TOOLS", settings.exclude_tools),
@@ -364,7 +364,7 @@ def _list_tools(settings: Settings, *, output: str | None) -> int:
     """Print the catalog: a plain list, the tools/list payload (output="json") or a markdown table."""
     import anyio
 
-    from bimpe_mcp._docs import tool_kind, tools_markdown
+    from bimpe_mcp._docs import tool_kind, tools_markdown, toolset_of_each_tool
 
     async def listing(client: Any) -> list[Any]:
         return list((await client.list_tools()).tools)
@@ -382,9 +382,9 @@ def _list_tools(settings: Settings, *, output: str | None) -> int:
         text = json.dumps({"tools": tools}, indent=2, ensure_ascii=False) + "\n"
     else:
         width = max((len(t["name"]) for t in tools), default=0)
+        toolsets = toolset_of_each_tool()
         text = "".join(
-            f"{t['name']:<{width}}  {t.get('_meta', {}).get('toolset', ''):<13}  {tool_kind(t):<11}  "
-            f"{t.get('title', '')}\n"
+            f"{t['name']:<{width}}  {toolsets.get(t['name'], ''):<13}  {tool_kind(t):<11}  {t.get('title', '')}\n"
             for t in tools
         )
     sys.stdout.write(text)

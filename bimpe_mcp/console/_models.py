@@ -165,19 +165,19 @@ class AgentUpdate(RequestModel):
     workflow_id: Id | None = Field(None, description="Workflow that drives the agent.")
     name: str | None = Field(None, min_length=1, max_length=255, description="Agent name.")
     description: str | None = Field(None, max_length=2000, description="What the agent does.")
-    language: str | None = Field(None, description="Language code, e.g. en.")
+    language: str | None = Field(None, description="e.g. en.")
     persona: Persona | None = Field(None, description="Tone of voice.")
-    timezone: str | None = Field(None, description="IANA timezone, e.g. Africa/Lagos.")
+    timezone: str | None = Field(None, description="IANA, e.g. Africa/Lagos.")
     logo: str | None = Field(None, description="Logo URL.")
     business_name: str | None = Field(None, description="Business name.")
-    business_address: str | None = Field(None, description="Business address.")
-    business_email: str | None = Field(None, description="Business email.")
+    business_address: str | None = Field(None, description="Address.")
+    business_email: str | None = Field(None, description="Email.")
     business_description: str | None = Field(None, description="What the business does.")
-    escalation_email: str | None = Field(None, description="Where escalations go.")
+    escalation_email: str | None = Field(None, description="For escalations.")
 
 
 class AgentCreate(AgentUpdate):
-    workflow_id: Id = Field(description="Workflow that drives the agent (list_workflows).")
+    workflow_id: Id = Field(description="From list_workflows.")
     name: str = Field(min_length=1, max_length=255, description="Agent name.")
     description: str = Field(min_length=1, max_length=2000, description="What the agent does.")
 
@@ -369,9 +369,9 @@ class BimpeaiIntegration(ResponseModel):
 
 class BimpeaiConfigure(RequestModel):
     type: BimpeaiType = Field(description="Connector to configure.")
-    public_key: Secret | None = Field(None, min_length=1, description="stripe/paystack public key (pk_…). Write-only.")
-    secret_key: Secret | None = Field(None, min_length=1, description="stripe/paystack secret key (sk_…). Write-only.")
-    token: Secret | None = Field(None, min_length=1, description="bumpa API token. Write-only.")
+    public_key: Secret | None = Field(None, min_length=1, description="stripe/paystack pk_….")
+    secret_key: Secret | None = Field(None, min_length=1, description="stripe/paystack sk_….")
+    token: Secret | None = Field(None, min_length=1, description="bumpa API token.")
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO currency, e.g. NGN.")
 
 
@@ -396,7 +396,9 @@ class CustomApiConfigure(RequestModel):
     description: str | None = Field(None, max_length=1000, description="What the API is for.")
     base_url: str | None = Field(None, pattern=r"^https?://\S+$", description="Base URL of the API.")
     auth_type: AuthType | None = Field(None, description="How to authenticate.")
-    auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
+    auth_config: AuthConfig | None = Field(
+        None, description="Write-only {token}, {username, password} or {api_key, header_name}."
+    )
     test_endpoint: str | None = Field(None, description="Path used to test the connection.")
 
 
@@ -421,26 +423,28 @@ class BodyParam(RequestModel):
 
 
 class ResponseMapping(RequestModel):
-    path: str | None = Field(None, description="JSON path of the useful part of the answer.")
+    path: str | None = Field(None, description="JSON path of the answer.")
     success_message: str | None = Field(None, description="Said on success.")
     error_message: str | None = Field(None, description="Said on failure.")
 
 
 class CustomApiToolCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=255, description="Tool name, e.g. Create order.")
+    name: str = Field(min_length=1, max_length=255, description="Name.")
     http_method: HttpMethod = Field(description="HTTP method.")
-    url_template: str = Field(min_length=1, description="Path or URL, e.g. /orders/{order_id}.")
-    description: str | None = Field(None, max_length=1000, description="When the agent should use it.")
-    url_params: list[BodyParam] | None = Field(None, description="Parameters in url_template.")
-    body_params: list[BodyParam] | None = Field(None, description="JSON body parameters.")
-    headers_template: dict[str, str] | None = Field(None, description="Extra headers.")
-    body_template: dict[str, Any] | None = Field(None, description="Fixed body fields.")
-    auth_type: AuthType | None = Field(None, description="Overrides the integration's auth.")
-    auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
-    response_mapping: ResponseMapping | None = Field(None, description="How to read the answer.")
-    category: str | None = Field(None, description="Grouping label.")
-    require_human_approval: bool | None = Field(None, description="Ask a human before each call.")
-    timeout: int | None = Field(None, ge=1, le=300, description="Seconds before the call fails.")
+    url_template: str = Field(min_length=1, description="e.g. /orders/{order_id}.")
+    description: str | None = Field(None, max_length=1000, description="When to call it.")
+    url_params: list[BodyParam] | None = Field(None, description="[{name, type, description, required}].")
+    body_params: list[BodyParam] | None = Field(None, description="Body parameters, as url_params.")
+    headers_template: dict[str, str] | None = Field(None, description="Headers.")
+    body_template: dict[str, Any] | None = Field(None, description="Fixed body.")
+    auth_type: AuthType | None = Field(None, description="Default: the API's.")
+    auth_config: AuthConfig | None = Field(
+        None, description="Write-only {token}, {username, password} or {api_key, header_name}."
+    )
+    response_mapping: ResponseMapping | None = Field(None, description="{path, success_message, error_message}.")
+    category: str | None = Field(None, description="Label.")
+    require_human_approval: bool | None = Field(None, description="Human approval per call.")
+    timeout: int | None = Field(None, ge=1, le=300, description="Seconds, up to 300.")
 
 
 class IntegrationTool(ResponseModel):
@@ -464,7 +468,9 @@ class McpServerConfigure(RequestModel):
     server_url: str = Field(pattern=r"^https?://\S+$", description="MCP endpoint URL.")
     transport: McpTransport | None = Field(None, description="Default streamable_http.")
     auth_type: AuthType | None = Field(None, description="How to authenticate.")
-    auth_config: AuthConfig | None = Field(None, description="Credentials for auth_type. Write-only.")
+    auth_config: AuthConfig | None = Field(
+        None, description="Write-only {token}, {username, password} or {api_key, header_name}."
+    )
 
 
 class McpServerConfig(ResponseModel):
@@ -648,32 +654,32 @@ class WorkflowFaq(RequestModel):
 
 class WorkflowUpdate(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=255, description="Workflow name.")
-    system_prompt: str | None = Field(None, min_length=1, description="Instructions the agent follows.")
+    system_prompt: str | None = Field(None, min_length=1, description="The agent's instructions.")
     description: str | None = Field(None, description="What it is for.")
     category: str | None = Field(None, description="Category label.")
-    rules: list[WorkflowRule] | None = Field(None, description="Rules: {id, name, trigger, response, enabled}.")
-    flows: list[WorkflowFlow] | None = Field(None, description="Conversation flows: {name, …}.")
+    rules: list[WorkflowRule] | None = Field(None, description="[{id, name, trigger, response, enabled}].")
+    flows: list[WorkflowFlow] | None = Field(None, description="[{name, …}].")
     tags: list[str] | None = Field(None, description="Tags.")
-    integrations: list[str] | None = Field(None, description="Integration types it uses.")
-    channels: list[str] | None = Field(None, description="Channel types it targets.")
-    actions: list[str] | None = Field(None, description="Action names it uses.")
-    guide: dict[str, Any] | None = Field(None, description="{steps: [..], youtube_url}.")
+    integrations: list[str] | None = Field(None, description="Integration types.")
+    channels: list[str] | None = Field(None, description="Channel types.")
+    actions: list[str] | None = Field(None, description="Action names.")
+    guide: dict[str, Any] | None = Field(None, description="{steps, youtube_url}.")
     faq: list[WorkflowFaq] | None = Field(None, description="[{question, answer}].")
     setup_steps: list[Any] | None = Field(None, description="Setup steps.")
-    setup_time: int | None = Field(None, ge=0, description="Minutes to set up.")
-    video_url: str | None = Field(None, description="Walkthrough video.")
+    setup_time: int | None = Field(None, ge=0, description="Minutes.")
+    video_url: str | None = Field(None, description="Video URL.")
 
 
 class WorkflowCreate(WorkflowUpdate):
     name: str = Field(min_length=1, max_length=255, description="Workflow name.")
-    system_prompt: str = Field(min_length=1, description="Instructions the agent follows.")
+    system_prompt: str = Field(min_length=1, description="The agent's instructions.")
 
 
 # --- phone numbers --------------------------------------------------------------------------
 
 
 class PhoneNumberUpdate(RequestModel):
-    agent_id: Id | None = Field(None, description="Agent to route the number to; null unassigns.")
+    agent_id: Id | None = Field(None, description="Agent to route to; null unassigns.")
     label: str | None = Field(None, max_length=255, description="Label.")
 
 

@@ -34,7 +34,7 @@ class SetAgentStatus(AgentRef, m.LiveStatusUpdate):
 
 
 class SetAgentActions(AgentRef, m.ActionIds):
-    enabled: bool = Field(description="true enables the actions, false disables them.")
+    enabled: bool = Field(description="true enables, false disables.")
 
 
 TOOLS = (
@@ -42,7 +42,7 @@ TOOLS = (
         name="list_agents",
         toolset="agents",
         title="List agents",
-        description="List the team's agents (id, name, status, workflow_id). Start here to find an agent_id.",
+        description="The team's agents (id, name, status, workflow_id). Start here.",
         params=Paging,
         output=Page[m.Agent],
         run=paged(lambda call, query: call.client.agents.list(query)),
@@ -63,7 +63,7 @@ TOOLS = (
         name="create_agent",
         toolset="agents",
         title="Create agent",
-        description="Create an agent driven by a workflow (list_workflows). Returns the agent with its workflow.",
+        description="Create an agent driven by a workflow (list_workflows).",
         params=CreateAgent,
         output=m.AgentCreated,
         run=lambda call: call.client.agents.create(call.body(m.AgentCreate)),
@@ -74,7 +74,7 @@ TOOLS = (
         name="update_agent",
         toolset="agents",
         title="Update agent",
-        description="Change an agent's fields, e.g. attach a workflow with workflow_id. Only given fields change.",
+        description="Change an agent's given fields, e.g. attach a workflow.",
         params=UpdateAgent,
         output=m.Agent,
         run=lambda call: call.client.agents.update(call.params.agent_id, call.body(m.AgentUpdate)),
@@ -105,8 +105,7 @@ TOOLS = (
         name="list_agent_channels",
         toolset="agents",
         title="List agent channels",
-        description="Channels (whatsapp, webchat, voice…) and whether each is connected. Channels are connected "
-        "in the Console dashboard, not here.",
+        description="Channels and whether each is connected (connect them in the Console dashboard).",
         params=AgentRef,
         output=Page[m.Channel],
         run=listed(lambda call: call.client.agents.channels(call.params.agent_id)),
@@ -116,7 +115,7 @@ TOOLS = (
         name="list_agent_actions",
         toolset="agents",
         title="List agent actions",
-        description="Every action the agent's integrations offer, with ids and whether each is enabled.",
+        description="The actions the agent's integrations offer, with ids and enabled flags.",
         params=AgentRef,
         output=Page[m.AgentAction],
         run=listed(lambda call: call.client.agents.actions(call.params.agent_id)),
@@ -126,7 +125,7 @@ TOOLS = (
         name="set_agent_actions",
         toolset="agents",
         title="Enable or disable actions",
-        description="Enable or disable actions by id (list_agent_actions). Returns how many changed.",
+        description="Enable or disable actions by id (list_agent_actions).",
         params=SetAgentActions,
         output=m.UpdatedCount,
         run=lambda call: call.client.agents.set_actions(

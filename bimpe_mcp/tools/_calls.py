@@ -14,8 +14,8 @@ CallStatus = Literal["queued", "ringing", "answered", "ended", "busy", "failed",
 
 
 class ListCalls(AgentRef, Paging):
-    is_test_call: bool | None = Field(None, description="Only test (true) or real (false) calls.")
-    status: CallStatus | None = Field(None, description="Only calls in this state.")
+    is_test_call: bool | None = Field(None, description="Test calls (true) or real.")
+    status: CallStatus | None = Field(None, description="State.")
 
 
 class CallRef(AgentRef):
@@ -55,9 +55,7 @@ TOOLS = (
         name="make_call",
         toolset="calls",
         title="Make a real call",
-        description=(
-            "Have the agent phone a real number from its assigned phone number. For testing use place_test_call."
-        ),
+        description=("The agent phones a real number. For tests use place_test_call."),
         params=MakeCall,
         output=m.CallStarted,
         run=lambda call: call.client.calls.create(

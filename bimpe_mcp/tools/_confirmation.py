@@ -27,7 +27,7 @@ from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, Field
 
-from bimpe_mcp.tools._spec import ToolSpec
+from bimpe_mcp.tools._catalog import ToolFacts
 
 __all__ = [
     "ConfirmForm",
@@ -65,11 +65,11 @@ class _NotConfirmed:
     client_can_ask: bool = False
 
 
-ConfirmedTarget = Callable[[str, Context[Any, Any]], tuple[ToolSpec, dict[str, Any]]]
-"""A tool name and the call's context -> its spec and the arguments fixed for the call (the scoped agent_id)."""
+ConfirmedTarget = Callable[[str, Context[Any, Any]], tuple[ToolFacts, dict[str, Any]]]
+"""A tool name and the call's context -> its facts and the arguments fixed for the call (the scoped agent_id)."""
 
 
-def needs_confirmation(spec: ToolSpec, policy: ConfirmPolicy) -> bool:
+def needs_confirmation(spec: ToolFacts, policy: ConfirmPolicy) -> bool:
     """Destructive tools always; outward ones (reaching real people) under `elicit` and `id`."""
     return spec.hints.destructive or (spec.outward and policy != "either")
 
@@ -100,7 +100,7 @@ def confirmation_resolver(lookup: ConfirmedTarget, policy: ConfirmPolicy) -> Any
     return confirm_action
 
 
-def _target(spec: ToolSpec, injected: Mapping[str, Any], arguments: Mapping[str, Any]) -> str | None:
+def _target(spec: ToolFacts, injected: Mapping[str, Any], arguments: Mapping[str, Any]) -> str | None:
     """The first confirm target the call gives (an injected agent_id counts)."""
     for name in spec.confirm_targets:
         value = injected.get(name, arguments.get(name))
@@ -109,7 +109,7 @@ def _target(spec: ToolSpec, injected: Mapping[str, Any], arguments: Mapping[str,
     return None
 
 
-def _question(spec: ToolSpec, target: str | None, arguments: Mapping[str, Any]) -> str:
+def _question(spec: ToolFacts, target: str | None, arguments: Mapping[str, Any]) -> str:
     """What the person is asked: the action, its target (or, without one, the arguments as sent) and,
     for a message, the words that would be sent."""
     if target:
@@ -129,7 +129,7 @@ def _client_supports_elicitation(ctx: Context[Any, Any]) -> bool:
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
-def confirmation_refusal(spec: ToolSpec, outcome: Any, policy: ConfirmPolicy) -> str | None:
+def confirmation_refusal(spec: ToolFacts, outcome: Any, policy: ConfirmPolicy) -> str | None:
     """None when confirmed; otherwise the isError text saying why and what would confirm it."""
     data = outcome.data if isinstance(outcome, AcceptedElicitation) else None
     if isinstance(data, _Confirmed) or (isinstance(data, ConfirmForm) and data.confirm):

@@ -1,52 +1,47 @@
 """The result and error contract of every tool (written down in docs/tool-responses.md).
 
-A result is the output model's fields as `structuredContent`, with the same JSON as its text
-block; text written outside the team is fenced in the payload first (`_fencing`), so both forms
-carry the fence. An error is an `isError` result whose text names the tool, what failed, the
-fix and, for a write, whether it may have been applied and the key that retries it safely.
+A result is the output model's fields as `structuredContent`; its text block is the same JSON
+when small, a compact rendering when large (`render_text`); the Console request ids are in `_meta`.
+Text written outside the team is fenced in the payload first (`_fencing`), so both forms carry
+the fence. An error is an `isError` result whose text names the tool, what failed, the fix and,
+for a write, whether it may have been applied and the key that retries it safely.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from bimpe_mcp._redact import Redactor
-from bimpe_mcp.butterbase import (
-    ButterbaseAPIError,
-    ButterbaseAuthError,
-    ButterbaseConnectionError,
-    ButterbaseError,
-    ButterbaseNotFoundError,
-    ButterbaseRateLimitError,
-    ButterbaseResponseError,
-    ExecutionFailedError,
-)
-from bimpe_mcp.console import (
-    ConsoleAPIError,
-    ConsoleConnectionError,
-    ConsoleError,
-    ConsoleResponseError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-)
+from bimpe_mcp.tools._catalog import ToolFacts
 from bimpe_mcp.tools._fencing import fence
-from bimpe_mcp.tools._spec import ToolSpec
+
+if TYPE_CHECKING:
+    from bimpe_mcp.butterbase import ButterbaseError
+    from bimpe_mcp.console import ConsoleAPIError, ConsoleError
 
 __all__ = [
+    "REQUEST_IDS_META",
+    "TEXT_AS_JSON_MAX_CHARS",
     "console_fix",
     "describe_butterbase_error",
     "describe_console_error",
     "describe_invalid",
     "error_result",
+    "render_text",
     "success_result",
 ]
+
+REQUEST_IDS_META = "request_ids"
+"""The key in a result's `_meta` listing the upstream requests behind it, in order (they are in the logs too)."""
+
+TEXT_AS_JSON_MAX_CHARS = 2_000
+"""Up to this size a result's text block is its compact JSON, as the specification suggests; past it, a rendering."""
 
 
 _FIXES: dict[str, str] = {
@@ -89,16 +84,60 @@ def error_result(text: str) -> CallToolResult:
 def success_result(
     output_model: type[BaseModel], value: Any, request_ids: Sequence[str], redactor: Redactor
 ) -> CallToolResult:
-    """The runner's value as the output model, with the Console request ids, scrubbed of the call's secrets."""
+    """The runner's value as the output model, scrubbed of the call's secrets, with the Console
+    request ids in the result's `_meta` (not in what the model reads)."""
     data = getattr(value, "data", value)
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
-    data = dict(data or {})
-    data["request_ids"] = list(request_ids)
-    data["request_id"] = request_ids[-1] if request_ids else None
-    structured = fence(output_model, redactor.data(output_model.model_validate(data).model_dump(mode="json")))
+    structured = fence(
+        output_model, redactor.data(output_model.model_validate(dict(data or {})).model_dump(mode="json"))
+    )
+    return CallToolResult(
+        content=[TextContent(type="text", text=render_text(structured))],
+        structured_content=structured,
+        _meta={REQUEST_IDS_META: list(request_ids)},
+    )
+
+
+def render_text(structured: Mapping[str, Any]) -> str:
+    """The text block of a result: its compact JSON, or past `TEXT_AS_JSON_MAX_CHARS` a compact rendering.
+
+    Clients that read only `content` (most do) get every value either way. A large result's
+    rendering leaves out nulls, empty values and JSON's quoting, one `key: value` line per field
+    and one `- ` line per list item, so it is not a second, equally long copy of `structuredContent`.
+    """
     text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+    if len(text) <= TEXT_AS_JSON_MAX_CHARS:
+        return text
+    return "\n".join(_render_lines(structured))
+
+
+def _render_lines(structured: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for key, value in structured.items():
+        if _empty(value):
+            continue
+        if isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
+            lines.append(f"{key}: {len(value)}")
+            lines.extend(f"- {_render_inline(item)}" for item in value)
+        else:
+            lines.append(f"{key}: {_render_inline(value)}")
+    return lines
+
+
+def _render_inline(value: Any) -> str:
+    """One value on one line: objects as `k=v` pairs less empty ones, strings as they are."""
+    if isinstance(value, Mapping):
+        return "; ".join(f"{key}={_render_inline(item)}" for key, item in value.items() if not _empty(item))
+    if isinstance(value, list):
+        return "[" + ", ".join(_render_inline(item) for item in value) + "]"
+    if isinstance(value, str):
+        return value.replace("\n", " ")
+    return json.dumps(value)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == [] or value == {} or value == ""
 
 
 def describe_invalid(tool_name: str, error: pydantic.ValidationError, valid: Sequence[str]) -> str:
@@ -118,7 +157,7 @@ def describe_invalid(tool_name: str, error: pydantic.ValidationError, valid: Seq
 
 
 def describe_console_error(
-    spec: ToolSpec,
+    spec: ToolFacts,
     error: ConsoleError,
     idempotency_key: str | None,
     *,
@@ -132,6 +171,15 @@ def describe_console_error(
     `wrote`: an earlier request of the same call already changed something. `lookups`: the
     visible tools that list valid ids, by parameter. `key_source`: where the caller's key came from.
     """
+    from bimpe_mcp.console import (  # only a call that reached the Console gets here
+        ConsoleAPIError,
+        ConsoleConnectionError,
+        ConsoleResponseError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+    )
+
     request = f" (request {error.request_id})" if error.request_id else ""
     if isinstance(error, ConsoleAPIError):
         lines = [f"{spec.name} failed: HTTP {error.status} {error.code}: {error.message}{request}."]
@@ -167,7 +215,7 @@ _BUTTERBASE_FIXES: dict[str, str] = {
 
 
 def describe_butterbase_error(
-    spec: ToolSpec,
+    spec: ToolFacts,
     error: ButterbaseError,
     idempotency_key: str | None,
     *,
@@ -176,6 +224,16 @@ def describe_butterbase_error(
 ) -> str:
     """The isError text of a Butterbase failure: Butterbase's own message and `remediation` as the fix, and
     for a write, whether it may have happened (an execute that timed out may have sent its email)."""
+    from bimpe_mcp.butterbase import (  # only a call that reached Butterbase gets here
+        ButterbaseAPIError,
+        ButterbaseAuthError,
+        ButterbaseConnectionError,
+        ButterbaseNotFoundError,
+        ButterbaseRateLimitError,
+        ButterbaseResponseError,
+        ExecutionFailedError,
+    )
+
     request = f" (request {error.request_id})" if error.request_id else ""
     if isinstance(error, ButterbaseAPIError):
         lines = [f"{spec.name} failed: HTTP {error.status} {error.code}: {error.message}{request}."]
@@ -204,7 +262,7 @@ def describe_butterbase_error(
 
 
 def _write_outcome(
-    spec: ToolSpec,
+    spec: ToolFacts,
     error: ConsoleError | ButterbaseError,
     idempotency_key: str | None,
     *,
@@ -216,6 +274,8 @@ def _write_outcome(
 
     `refused`: the API answered that it would not act (default: a Console error below 500).
     """
+    from bimpe_mcp.console import ConsoleAPIError
+
     if refused is None:
         refused = isinstance(error, ConsoleAPIError) and error.status < 500
     if spec.hints.read_only:

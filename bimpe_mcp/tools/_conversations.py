@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN, MessageStream, wait_for_messages
 from bimpe_mcp.console import models as m
@@ -19,17 +19,16 @@ from bimpe_mcp.tools._spec import (
     Page,
     Paging,
     ToolSpec,
-    Traced,
 )
 
 ConversationChannel = Literal["whatsapp", "webchat", "telephony", "test_whatsapp", "test_webchat", "test_telephony"]
 
 
 class ListConversations(AgentRef, Paging):
-    channel: ConversationChannel | None = Field(None, description="Only this channel; test_* are test chats.")
-    is_test_channel: bool | None = Field(None, description="Only test (true) or real (false) chats.")
-    is_ai_chat_paused: bool | None = Field(None, description="Only chats where the AI is paused (true).")
-    needs_attention: bool | None = Field(None, description="Only chats flagged for a human (true).")
+    channel: ConversationChannel | None = Field(None, description="test_* are test chats.")
+    is_test_channel: bool | None = Field(None, description="Test chats (true) or real.")
+    is_ai_chat_paused: bool | None = Field(None, description="AI paused.")
+    needs_attention: bool | None = Field(None, description="Flagged for a human.")
 
 
 class ConversationRef(AgentRef):
@@ -44,14 +43,14 @@ class MessageRef(ConversationRef):
     message_id: Annotated[
         str,
         ListedBy("list_messages"),
-        Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Message id (list_messages)."),
+        Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="From list_messages."),
     ]
 
 
 class SendMessage(AgentRef, m.MessageSend):
     conversation_id: ConversationId | None = Field(None, description="Reply in this conversation.")
-    channel_type: m.ChannelType | None = Field(None, description="Or start one: channel to write on.")
-    channel_user_id: str | None = Field(None, max_length=200, description="Recipient address on that channel.")
+    channel_type: m.ChannelType | None = Field(None, description="Or start one on this channel.")
+    channel_user_id: str | None = Field(None, max_length=200, description="Recipient address.")
     channel_username: str | None = Field(None, description="Recipient display name.")
 
     @model_validator(mode="after")
@@ -66,17 +65,17 @@ class SetConversationAi(ConversationRef, m.AiStatusUpdate):
 
 
 class WaitForMessages(ConversationRef):
-    count: int = Field(1, ge=1, le=100, description="Stop after this many new messages.")
-    timeout_s: float = Field(30, gt=0, le=300, description="Stop after this many seconds.")
+    count: int = Field(1, ge=1, le=100, description="Stop after this many new messages (up to 100).")
+    timeout_s: float = Field(30, gt=0, le=300, description="Stop after this many seconds (up to 300).")
     after: str | None = Field(
         None,
         max_length=64,
         pattern=r"^[A-Za-z0-9_.:+-]+$",
-        description="Also return messages after this message id or ISO time.",
+        description="After this message id or ISO time.",
     )
 
 
-class Messages(Traced):
+class Messages(BaseModel):
     messages: list[m.Message]
     timed_out: bool = Field(description="true if the timeout hit before count messages arrived.")
 
@@ -107,7 +106,7 @@ TOOLS = (
         name="list_conversations",
         toolset="conversations",
         title="List conversations",
-        description="The agent's conversations, filterable by channel, test flag, AI pause and needs_attention.",
+        description="The agent's conversations, with filters.",
         params=ListConversations,
         output=Page[m.Conversation],
         run=paged(
@@ -162,8 +161,8 @@ TOOLS = (
         name="send_message",
         toolset="conversations",
         title="Send message",
-        description="Send a message to a real contact: into conversation_id, or to channel_type + channel_user_id. "
-        "For tests use send_test_message.",
+        description="Message a real contact in conversation_id, or on channel_type + channel_user_id. "
+        "Tests: send_test_message.",
         params=SendMessage,
         output=m.SentMessage,
         run=_send_message,
@@ -175,7 +174,7 @@ TOOLS = (
         name="set_conversation_ai",
         toolset="conversations",
         title="Pause or resume AI",
-        description="Pause the AI in a conversation so a human can take over (is_ai_chat_paused=true), or resume it.",
+        description="Pause the AI in a conversation so a human takes over, or resume it.",
         params=SetConversationAi,
         output=m.AiStatus,
         run=lambda call: call.client.conversations.set_ai_status(
@@ -187,7 +186,7 @@ TOOLS = (
         name="wait_for_messages",
         toolset="conversations",
         title="Wait for messages",
-        description="Stream new messages of a conversation until count arrive or timeout_s passes, reporting progress.",
+        description="Wait for new messages of a conversation, up to count or timeout_s.",
         params=WaitForMessages,
         output=Messages,
         run=_wait_for_messages,

@@ -21,14 +21,12 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from bimpe_mcp.console import models
-
 __all__ = ["FENCED_NOTE", "FENCE_FIELD", "Fence", "fence", "model_untrusted_paths", "unfence", "untrusted_paths"]
 
 FENCE_FIELD: Final = "untrusted"
 """The result field that opens the fences: their markers and the notice."""
 
-FENCED_NOTE: Final = "Outside text is fenced as data."
+FENCED_NOTE: Final = "Outside text fenced."
 """The sentence a tool's description gains when its results can carry fenced text."""
 
 _BOUNDARY_BYTES: Final = 12
@@ -52,25 +50,27 @@ class Fence(BaseModel):
 
 def untrusted_paths(schema: dict[str, Any]) -> tuple[Path, ...]:
     """Every untrusted field of a JSON schema (`x-untrusted`), by path."""
+    from bimpe_mcp.console import models  # on first use: a server starts without the Console models
+
     found: list[Path] = []
-    _collect(schema, schema.get("$defs", {}), (), found)
+    _collect(schema, schema.get("$defs", {}), (), found, models.UNTRUSTED_KEYWORD)
     return tuple(dict.fromkeys(found))
 
 
-def _collect(node: Any, defs: dict[str, Any], path: Path, found: list[Path]) -> None:
+def _collect(node: Any, defs: dict[str, Any], path: Path, found: list[Path], keyword: str) -> None:
     if not isinstance(node, dict) or len(path) > 16:
         return
     if isinstance(ref := node.get("$ref"), str):
-        _collect(defs.get(ref.rsplit("/", 1)[-1]), defs, path, found)
-    if node.get(models.UNTRUSTED_KEYWORD):
+        _collect(defs.get(ref.rsplit("/", 1)[-1]), defs, path, found, keyword)
+    if node.get(keyword):
         found.append(path)
         return
     for arm in node.get("anyOf", ()):
-        _collect(arm, defs, path, found)
+        _collect(arm, defs, path, found, keyword)
     for name, child in node.get("properties", {}).items():
-        _collect(child, defs, (*path, name), found)
+        _collect(child, defs, (*path, name), found, keyword)
     if "items" in node:
-        _collect(node["items"], defs, (*path, _ITEMS), found)
+        _collect(node["items"], defs, (*path, _ITEMS), found, keyword)
 
 
 @functools.cache

@@ -24,7 +24,6 @@ from bimpe_mcp.tools._spec import (
     Scope,
     ToolParams,
     ToolSpec,
-    Traced,
 )
 
 _BIMPEAI_TYPES = {"bumpa", "google_calendar", "google_sheets", "paystack", "stripe"}
@@ -69,7 +68,7 @@ _AUTH_FIELDS: dict[str, tuple[SecretField, ...]] = {
 
 
 class ListIntegrations(AgentRef):
-    family: Family | None = Field(None, description="Only this family; omit for everything connected.")
+    family: Family | None = Field(None, description="Only this family.")
 
 
 class IntegrationRef(AgentRef):
@@ -84,7 +83,7 @@ class ToolRef(IntegrationRef):
     tool_id: Annotated[
         str,
         ListedBy("list_custom_api_tools"),
-        Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Tool id (list_custom_api_tools)."),
+        Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="From list_custom_api_tools."),
     ]
 
 
@@ -150,8 +149,8 @@ class IntegrationItem(BaseModel):
     actions: list[m.IntegrationAction] = Field(default_factory=list)
 
 
-class Configured(Traced):
-    id: str | None = Field(None, description="Integration id, when the Console returns one.")
+class Configured(BaseModel):
+    id: str | None = Field(None, description="Its id, if given.")
     success: bool | None = None
     channel_id: str | None = None
     onboarding_url: str | None = None
@@ -167,7 +166,7 @@ class EntryRef(ToolParams):
     )
 
 
-class EntryStatusResult(Traced):
+class EntryStatusResult(BaseModel):
     status: Literal["pending", "submitted", "completed"] = Field(
         description="pending: not submitted; submitted: being sent; completed: see result."
     )
@@ -278,8 +277,7 @@ TOOLS = (
         name="list_integrations",
         toolset="integrations",
         title="List integrations",
-        description="Without family: everything connected to the agent, with actions. With family: that family's "
-        "integrations and their ids.",
+        description="Everything connected to the agent, with actions; or one family's integrations.",
         params=ListIntegrations,
         output=Page[IntegrationItem],
         run=_list_integrations,
@@ -289,9 +287,8 @@ TOOLS = (
         name="configure_bimpeai_integration",
         toolset="integrations",
         title="Connect first-party service",
-        description="Connect stripe or paystack (public_key, secret_key, currency), bumpa (token), or google_calendar/"
-        "google_sheets (returns onboarding_url for OAuth). Leave the keys out: the user types them into a one-time "
-        "page. Reconfiguring a type updates it.",
+        description="Connect stripe/paystack, bumpa or google_calendar/google_sheets (returns an onboarding_url). "
+        "Omit secrets: the user types them into a one-time page. Reconfiguring updates it.",
         params=ConfigureBimpeai,
         output=Configured,
         run=_configure_bimpeai,
@@ -302,8 +299,8 @@ TOOLS = (
         name="configure_custom_api",
         toolset="integrations",
         title="Connect custom API",
-        description="Register an HTTP API the agent can call (base_url, auth_type; leave auth_config out: the user "
-        "types it into a one-time page). Needs a workflow on the agent. Then add endpoints with add_custom_api_tool.",
+        description="Register an HTTP API the agent can call. Omit auth_config: the user types it into a "
+        "one-time page. Needs a workflow. Then add_custom_api_tool.",
         params=ConfigureCustomApi,
         output=Configured,
         run=_configure_custom_api,
@@ -314,7 +311,7 @@ TOOLS = (
         name="add_custom_api_tool",
         toolset="integrations",
         title="Add custom API tool",
-        description="Add one callable endpoint (name, http_method, url_template, params) to a custom API integration.",
+        description="Add an endpoint the agent can call to a custom API integration.",
         params=AddCustomApiTool,
         output=m.IntegrationTool,
         run=lambda call: call.client.integrations.add_custom_api_tool(
@@ -356,9 +353,8 @@ TOOLS = (
         name="configure_mcp_server",
         toolset="integrations",
         title="Connect MCP server",
-        description="Register a remote MCP server (server_url, transport, auth_type; leave auth_config out: the user "
-        "types it into a one-time page). Needs a workflow on the agent. Then discover_mcp_server_tools and "
-        "test_mcp_server.",
+        description="Register a remote MCP server. Omit auth_config: the user types it into a one-time page. "
+        "Needs a workflow. Then discover_mcp_server_tools.",
         params=ConfigureMcpServer,
         output=Configured,
         run=_configure_mcp_server,
@@ -369,8 +365,7 @@ TOOLS = (
         name="discover_mcp_server_tools",
         toolset="integrations",
         title="Discover MCP server tools",
-        description="Fetch the MCP server's tools into agent actions. "
-        "Returns discovered/created/updated/disabled counts.",
+        description="Fetch the MCP server's tools into agent actions.",
         params=IntegrationRef,
         output=m.DiscoverResult,
         run=_discover,
@@ -380,7 +375,7 @@ TOOLS = (
         name="test_mcp_server",
         toolset="integrations",
         title="Test MCP server",
-        description="Check that BimpeAI can reach the MCP server. Returns success and tools_count.",
+        description="Check that BimpeAI can reach the MCP server.",
         params=IntegrationRef,
         output=m.McpTestResult,
         run=lambda call: call.client.integrations.test_mcp_server(call.params.agent_id, call.params.integration_id),
@@ -404,10 +399,7 @@ TOOLS = (
         name="configure_pipedream_app",
         toolset="integrations",
         title="Connect Pipedream app",
-        description=(
-            "Start connecting a Pipedream app (app_slug, e.g. google-sheets). Returns onboarding_url for OAuth. "
-            "Needs a workflow on the agent."
-        ),
+        description=("Connect a Pipedream app (e.g. google-sheets); returns an onboarding_url. Needs a workflow."),
         params=ConfigurePipedream,
         output=Configured,
         run=_configure_pipedream,
@@ -417,8 +409,7 @@ TOOLS = (
         name="check_secret_entry",
         toolset="integrations",
         title="Check secret entry",
-        description="Whether the user finished the secret-entry page a configure_* call opened (pending_id), "
-        "and its outcome.",
+        description="The outcome of the secret-entry page a configure_* call opened.",
         params=EntryRef,
         output=EntryStatusResult,
         run=_entry_status,

@@ -41,7 +41,7 @@ TOOLS = (
         name="add_knowledge_base",
         toolset="knowledge",
         title="Add knowledge base",
-        description="Teach the agent from text (type=text, content) or a web page (type=url, url).",
+        description="Teach the agent from text (content) or a web page (url).",
         params=AddKnowledgeBase,
         output=m.KnowledgeBase,
         run=lambda call: call.client.knowledge_bases.create(call.params.agent_id, call.body(m.KnowledgeBaseCreate)),
@@ -51,7 +51,7 @@ TOOLS = (
         name="update_knowledge_base",
         toolset="knowledge",
         title="Update knowledge base",
-        description="Change a knowledge base's name, description, content or url. Only given fields change.",
+        description="Change a knowledge base's given fields.",
         params=UpdateKnowledgeBase,
         output=m.KnowledgeBase,
         run=lambda call: call.client.knowledge_bases.update(

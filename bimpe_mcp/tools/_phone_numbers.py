@@ -16,7 +16,7 @@ class PhoneNumberRef(ToolParams):
 
 
 class UpdatePhoneNumber(PhoneNumberRef, m.PhoneNumberUpdate):
-    agent_id: AgentId | None = Field(None, description="Agent to route the number to; null unassigns.")
+    agent_id: AgentId | None = Field(None, description="Agent to route to; null unassigns.")
 
 
 async def _update_phone_number(call: ToolCall[UpdatePhoneNumber]) -> Any:
@@ -64,7 +64,7 @@ TOOLS = (
         name="update_phone_number",
         toolset="phone_numbers",
         title="Update phone number",
-        description="Assign a number to an agent (agent_id; null unassigns) or relabel it. Real calls need one.",
+        description="Assign a number to an agent (null unassigns) or relabel it.",
         params=UpdatePhoneNumber,
         output=m.PhoneNumber,
         run=_update_phone_number,
@@ -76,7 +76,7 @@ TOOLS = (
         name="request_phone_number",
         toolset="phone_numbers",
         title="Request phone number",
-        description="Ask BimpeAI to provision a new number. Returns the pending request.",
+        description="Ask BimpeAI for a new number.",
         params=m.PhoneNumberRequestCreate,
         output=m.PhoneNumberRequest,
         run=lambda call: call.client.phone_numbers.request(call.body(m.PhoneNumberRequestCreate)),

@@ -6,10 +6,15 @@ tools the `--confirm` policy covers → the spec's runner with a per-call `Conso
 structured result, its outside text fenced, or an `isError` result (see `_contract`). Secrets
 never leave: results, errors and progress messages pass through a `Redactor` that knows the
 call's secret values.
+
+A server is built from `ToolFacts` and shipped schemas alone; the API clients, the tool's
+`ToolSpec` and its models are imported on the first call (`spec_of`), so start-up costs what
+the SDK's own does.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -18,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import pydantic
@@ -40,23 +45,7 @@ from pydantic import BaseModel, SecretStr
 
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._redact import Redactor
-from bimpe_mcp.butterbase import (
-    ButterbaseClient,
-    ButterbaseError,
-    ButterbaseIdError,
-    ButterbaseKeyError,
-    ButterbaseRequestError,
-    ButterbaseTransport,
-)
-from bimpe_mcp.console import (
-    ConsoleClient,
-    ConsoleError,
-    ConsoleRequestError,
-    ConsoleTransport,
-    InvalidApiKeyError,
-    InvalidIdError,
-    models,
-)
+from bimpe_mcp.tools._catalog import Scope, ToolFacts, published_schemas, spec_of
 from bimpe_mcp.tools._confirmation import (
     ConfirmPolicy,
     confirmation_refusal,
@@ -71,13 +60,16 @@ from bimpe_mcp.tools._contract import (
     error_result,
     success_result,
 )
-from bimpe_mcp.tools._fencing import FENCED_NOTE, untrusted_paths
+from bimpe_mcp.tools._fencing import FENCED_NOTE
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall, UrlOffer
-from bimpe_mcp.tools._schemas import args_model, output_model, published_schemas
 from bimpe_mcp.tools._sdk import ArgModelBase, ToolBuilder, pre_parse_json
 from bimpe_mcp.tools._secret_entry import EntryRefused, PendingEntry, SecretEntries, SecretNeed
 from bimpe_mcp.tools._selection import Narrowing, narrowed_reason
-from bimpe_mcp.tools._spec import Scope, ToolSpec
+
+if TYPE_CHECKING:
+    from bimpe_mcp.butterbase import ButterbaseTransport
+    from bimpe_mcp.console import ConsoleTransport
+    from bimpe_mcp.tools._spec import ToolSpec
 
 __all__ = ["ApiKey", "Backend", "ButterbaseAccess", "KeyProvider", "LinkBase", "NarrowingProvider", "ToolFactory"]
 
@@ -113,25 +105,34 @@ _INPUT_REQUIRED_VERSION = "2026-07-28"
 _SECRET_ARGUMENTS_SETTING = "--secret-arguments / BIMPE_SECRET_ARGUMENTS"
 
 
-@dataclass(frozen=True)
+@dataclass
 class ButterbaseAccess:
-    """The server's one Butterbase app: its pool, admin key and app id (from BUTTERBASE_*, never a request)."""
+    """The server's one Butterbase app: its pool, admin key and app id (from BUTTERBASE_*, never a request).
 
-    transport: ButterbaseTransport
+    `open_transport` makes the pool on first use, as `Backend`'s does.
+    """
+
+    open_transport: Callable[[], ButterbaseTransport]
     api_key: str = field(repr=False)
     app_id: str
+
+    @functools.cached_property
+    def transport(self) -> ButterbaseTransport:
+        return self.open_transport()
 
 
 @dataclass
 class Backend:
     """What every tool call needs from the server: the pool, the server's key, scope, limits and metrics.
 
+    `open_transport` makes the Console connection pool on first use (`transport`): building it
+    imports the HTTP client, which a stdio server should not pay for before its first call.
     `key_provider`, set by a transport, finds a request's own key; without one (stdio) the
     server's key is used. `narrowing_provider`, likewise, finds what a request narrows the
     server's tools to; without one nothing is narrowed.
     """
 
-    transport: ConsoleTransport
+    open_transport: Callable[[], ConsoleTransport]
     api_key: str | None
     agent_id: str | None = None
     limits: Limits = field(default_factory=Limits)
@@ -147,6 +148,17 @@ class Backend:
     link_base: LinkBase | None = None
     secret_arguments: str = "allow"
     """allow: secrets may also be given as arguments (scripts); refuse: only through the page."""
+
+    @functools.cached_property
+    def transport(self) -> ConsoleTransport:
+        return self.open_transport()
+
+    async def aclose(self) -> None:
+        """Close the pools a call opened."""
+        if "transport" in self.__dict__:
+            await self.transport.aclose()
+        if self.butterbase is not None and "transport" in self.butterbase.__dict__:
+            await self.butterbase.transport.aclose()
 
     def api_key_for(self, ctx: Context[Any, Any]) -> ApiKey | None:
         if self.key_provider is not None and (from_request := self.key_provider(ctx)) is not None:
@@ -166,23 +178,24 @@ class Backend:
 
 @dataclass
 class _BoundTool:
-    spec: ToolSpec
+    facts: ToolFacts
     injected: dict[str, Any]
     confirmed: bool
     """The confirmation policy covers this tool: the resolver runs before it."""
     unlisted: frozenset[str]
     """Arguments its model has but the policy leaves out of the schema (`confirm` where it cannot confirm)."""
     tool: Tool = field(init=False)
-    lookups: dict[str, str] = field(init=False, default_factory=dict)
-    """Each id parameter and the exposed tool that lists its valid values, for not-found hints."""
+
+    @property
+    def spec(self) -> ToolSpec:
+        """The full spec, its toolset module imported on the tool's first call."""
+        return spec_of(self.facts)
 
     @property
     def args_model(self) -> type[ArgModelBase]:
-        return args_model(self.spec)
+        from bimpe_mcp.tools._schemas import args_model
 
-    @property
-    def output_model(self) -> type[BaseModel]:
-        return output_model(self.spec)
+        return args_model(self.spec)
 
     @property
     def parameter_names(self) -> list[str]:
@@ -197,36 +210,33 @@ def api_key_source(api_key: ApiKey | None) -> str:
 class ToolFactory:
     """Builds the MCP `Tool` objects and the argument-checking middleware for one server."""
 
-    def __init__(self, specs: Sequence[ToolSpec], backend: Backend, *, hidden: Mapping[str, str] | None = None) -> None:
-        """`hidden`: the catalog's other tools, each with the reason it is hidden (see `hidden_reason`)."""
+    def __init__(
+        self, tools: Sequence[ToolFacts], backend: Backend, *, hidden: Mapping[str, str] | None = None
+    ) -> None:
+        """`tools`: the exposed tools (a `ToolSpec` is its own facts). `hidden`: the catalog's other
+        tools, each with the reason it is hidden (see `hidden_reason`)."""
         self.backend = backend
         self.hidden = dict(hidden or {})
         self.bound: dict[str, _BoundTool] = {}
-        if backend.butterbase is None and (needing := [spec.name for spec in specs if spec.api == "butterbase"]):
+        if backend.butterbase is None and (needing := [facts.name for facts in tools if facts.api == "butterbase"]):
             raise ValueError(f"{', '.join(needing)} need a Butterbase app (Backend.butterbase)")
-        self.fenced: set[str] = set()
+        self.fenced: set[str] = {facts.name for facts in tools if facts.untrusted}
         """The tools whose results can carry text written outside the team, fenced."""
-        for spec in specs:
-            confined = backend.agent_id is not None and spec.scope is Scope.AGENT
+        for facts in tools:
+            confined = backend.agent_id is not None and facts.scope is Scope.AGENT
             injected = {"agent_id": backend.agent_id} if confined else {}
-            confirmed = needs_confirmation(spec, backend.confirm)
+            confirmed = needs_confirmation(facts, backend.confirm)
             by_argument = confirmed and backend.confirm != "elicit"
-            unlisted = frozenset({"confirm"} if spec.confirm and not by_argument else ())
-            self.bound[spec.name] = _BoundTool(spec, injected, confirmed, unlisted)
+            unlisted = frozenset({"confirm"} if facts.confirm and not by_argument else ())
+            self.bound[facts.name] = _BoundTool(facts, injected, confirmed, unlisted)
         builder = ToolBuilder(confirmation_resolver(self._confirmed_target, backend.confirm))
         for entry in self.bound.values():
-            entry.lookups = {
-                name: tool
-                for name, tool in entry.spec.id_sources.items()
-                if name not in entry.injected and tool in self.bound
-            }
-            inputs, outputs = published_schemas(entry.spec, hidden_inputs=entry.unlisted | frozenset(entry.injected))
-            description = entry.spec.description
-            if untrusted_paths(outputs):
+            inputs, outputs = published_schemas(entry.facts, hidden_inputs=entry.unlisted | frozenset(entry.injected))
+            description = entry.facts.description
+            if entry.facts.untrusted:
                 description = f"{description} {FENCED_NOTE}"
-                self.fenced.add(entry.spec.name)
             entry.tool = builder.build(
-                entry.spec,
+                entry.facts,
                 self._handler(entry),
                 confirmed=entry.confirmed,
                 description=description,
@@ -238,37 +248,42 @@ class ToolFactory:
     def tools(self) -> list[Tool]:
         return [entry.tool for entry in self.bound.values()]
 
-    def _confirmed_target(self, name: str, ctx: Context[Any, Any]) -> tuple[ToolSpec, dict[str, Any]]:
+    def _confirmed_target(self, name: str, ctx: Context[Any, Any]) -> tuple[ToolFacts, dict[str, Any]]:
         entry = self.bound[name]
-        return entry.spec, self._injected(entry, ctx.request_context)
+        return entry.facts, self._injected(entry, ctx.request_context)
 
     def _injected(self, entry: _BoundTool, ctx: ServerRequestContext[Any, Any]) -> dict[str, Any]:
         """The arguments fixed for this call: the server's agent, else the agent the request is scoped to."""
-        if entry.injected or entry.spec.scope is not Scope.AGENT:
+        if entry.injected or entry.facts.scope is not Scope.AGENT:
             return entry.injected
         agent_id = self.backend.scope_agent_for(ctx)
         return {} if agent_id is None else {"agent_id": agent_id}
 
-    def _lookups(self, entry: _BoundTool, ctx: ServerRequestContext[Any, Any]) -> dict[str, str]:
-        """`entry.lookups` less what this request fixes or narrows away, so a hint names only tools it can call."""
-        if (narrowing := self.backend.narrowing_for(ctx)) is None or not narrowing.narrows:
-            return entry.lookups
-        injected = self._injected(entry, ctx)
+    def _lookups(self, entry: _BoundTool, ctx: ServerRequestContext[Any, Any] | None) -> dict[str, str]:
+        """Each id parameter and the tool that lists its valid values, for not-found hints: only tools
+        this request (`ctx`; None: the server alone) can call, and not what it fixes."""
+        injected = entry.injected if ctx is None else self._injected(entry, ctx)
         return {
             name: tool
-            for name, tool in entry.lookups.items()
-            if name not in injected and self._narrowed(self.bound[tool], ctx) is None
+            for name, tool in entry.spec.id_sources.items()
+            if name not in injected
+            and tool in self.bound
+            and (ctx is None or self._narrowed(self.bound[tool], ctx) is None)
         }
 
     def _narrowed(self, entry: _BoundTool, ctx: ServerRequestContext[Any, Any]) -> str | None:
         """Why this request narrows away a tool the server exposes, or None."""
-        return narrowed_reason(entry.spec, self.backend.narrowing_for(ctx), server_agent_id=self.backend.agent_id)
+        return narrowed_reason(entry.facts, self.backend.narrowing_for(ctx), server_agent_id=self.backend.agent_id)
 
     def _handler(self, entry: _BoundTool) -> Any:
-        spec, backend = entry.spec, self.backend
+        backend = self.backend
 
         async def handler(ctx: Context, confirmation: Any = None) -> CallToolResult | InputRequiredResult:
+            # The API clients and the tool's spec load on the first call, not when the server starts.
+            from bimpe_mcp.console import models
+
             started = time.monotonic()
+            spec = entry.spec
             checked = _VALIDATED.get()
             if checked is None or checked[0] != spec.name:  # a server built without the middleware
                 arguments = (ctx.request_context.params or {}).get("arguments")
@@ -334,7 +349,7 @@ class ToolFactory:
                 result = await self._show_onboarding(entry, result, ctx)
             return self._finish(spec, result, started, request_ids)
 
-        handler.__name__ = spec.name
+        handler.__name__ = entry.facts.name
         return handler
 
     async def _execute(
@@ -355,6 +370,21 @@ class ToolFactory:
         offer: UrlOffer | None = None,
     ) -> tuple[CallToolResult | InputRequiredResult, list[str]]:
         """Run `run` for `params` with the caller's key: its result, or the error the contract names."""
+        from bimpe_mcp.butterbase import (
+            ButterbaseClient,
+            ButterbaseError,
+            ButterbaseIdError,
+            ButterbaseKeyError,
+            ButterbaseRequestError,
+        )
+        from bimpe_mcp.console import (
+            ConsoleClient,
+            ConsoleError,
+            ConsoleRequestError,
+            InvalidApiKeyError,
+            InvalidIdError,
+        )
+
         spec, backend = entry.spec, self.backend
         butterbase = backend.butterbase if spec.api == "butterbase" else None
         # A Butterbase tool never calls the Console: its Console client, keyless or not, stays unused.
@@ -388,7 +418,7 @@ class ToolFactory:
             if isinstance(value, CallToolResult | InputRequiredResult):
                 result = value
             else:
-                result = success_result(entry.output_model, value, request_ids(), redactor)
+                result = success_result(spec.output, value, request_ids(), redactor)
         except anyio.get_cancelled_exc_class():
             self._cancelled(spec, started, prefix, request_ids())
             raise
@@ -599,6 +629,8 @@ class ToolFactory:
             return self._finish(
                 spec, error_result(f"{spec.name} failed: no BimpeAI API key. Nothing was sent."), started
             )
+        from bimpe_mcp.console import models
+
         redactor = redactor.with_secrets([*models.secret_values(params), api_key.value])
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
@@ -615,7 +647,7 @@ class ToolFactory:
             # Derived from the entry: the same link submitted on another replica replays, not writes twice.
             prefix=f"entry-{pending.id}",
             scope_agent_id=pending.scope_agent_id,
-            lookups=entry.lookups,
+            lookups=self._lookups(entry, None),
             reference=f"entry-{pending.id[:8]}",
             statuses=None,
         )
@@ -706,7 +738,7 @@ class ToolFactory:
             if entry is not None and self._narrowed(entry, ctx) is not None:
                 continue
             if entry is not None and (injected := self._injected(entry, ctx)).keys() != entry.injected.keys():
-                inputs, _ = published_schemas(entry.spec, hidden_inputs=entry.unlisted | frozenset(injected))
+                inputs, _ = published_schemas(entry.facts, hidden_inputs=entry.unlisted | frozenset(injected))
                 tool = tool.model_copy(update={"input_schema": inputs})
             shown.append(tool)
         return listing.model_copy(update={"tools": shown})
@@ -719,7 +751,7 @@ class ToolFactory:
 
         `injected`: the arguments fixed for this call (default: the server's, `entry.injected`).
         """
-        name = entry.spec.name
+        name = entry.facts.name
         injected = entry.injected if injected is None else injected
         arguments = {} if arguments is None else arguments
         if not isinstance(arguments, dict):
@@ -753,6 +785,8 @@ def _statuses(entries: SecretEntries, caller: str) -> Any:
 
 def _secret_arguments(params: BaseModel) -> list[str]:
     """The arguments of a call that carry a secret (connector keys, `auth_config`)."""
+    from bimpe_mcp.console import models
+
     given = []
     for name in params.model_fields_set:
         value = getattr(params, name)
@@ -779,4 +813,4 @@ def _input_required_era(ctx: Context[Any, Any]) -> bool:
 
 def _restored(entry: _BoundTool, data: dict[str, Any]) -> CallToolResult:
     """A result built earlier in the call (or carried in its sealed request_state), as the contract shapes it."""
-    return success_result(entry.output_model, data, data.get("request_ids") or [], Redactor())
+    return success_result(entry.spec.output, data, (), Redactor())

@@ -1,17 +1,23 @@
-"""What a runner gets (`ToolCall`) and the small helpers toolset modules share."""
+"""What a runner gets (`ToolCall`) and the small helpers toolset modules share.
+
+Imported when a server starts (for `Limits`), so the Console client is imported only for types here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import json
+import math
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from bimpe_mcp.butterbase import ButterbaseClient
-from bimpe_mcp.console import ConsoleClient, ListQuery, PageMeta, Result, walk_pages
-from bimpe_mcp.tools._secret_entry import EntryStatus
-from bimpe_mcp.tools._spec import Paging, Runner
+if TYPE_CHECKING:
+    from bimpe_mcp.butterbase import ButterbaseClient
+    from bimpe_mcp.console import ConsoleClient, ListQuery, PageMeta, Result
+    from bimpe_mcp.tools._secret_entry import EntryStatus
+    from bimpe_mcp.tools._spec import Paging, Runner
 
 __all__ = ["Limits", "Refused", "ToolCall", "UrlOffer", "deleting", "listed", "paged", "request_body"]
 
@@ -31,6 +37,9 @@ class Limits:
 
     max_items: int = 500
     max_wait_s: float = 300.0
+    max_list_chars: int = 12_000
+    """A page's items, as compact JSON, stay under this (about 3,500 cl100k tokens), so a list result
+    with its text block stays under 8,000 tokens; the capped result names the call that continues."""
 
 
 @dataclass(slots=True)
@@ -77,36 +86,94 @@ def request_body(params: BaseModel, model: type[R], *, keep_null: Iterable[str] 
 def paged(fetch: Callable[[ToolCall[Any], ListQuery], Awaitable[Result[list[Any]]]]) -> Runner:
     """A runner for a paginated list: one page, or every page up to the cap with progress."""
 
+    from bimpe_mcp.console import ListQuery, walk_pages
+
     async def run(call: ToolCall[Any]) -> dict[str, Any]:
         p: Paging = call.params
         query = ListQuery(page=p.page, limit=p.limit, search=p.search, sort=p.sort)
         if not p.all_pages:
             result = await fetch(call, query)
             meta = result.meta
-            return {
+            current = meta.current_page if meta else p.page
+            page: dict[str, Any] = {
                 "items": result.data,
-                "page": meta.current_page if meta else p.page,
+                "page": current,
                 "total_count": meta.total_count if meta else len(result.data),
                 "has_next_page": meta.has_next_page if meta else False,
             }
+            return _cap_by_size(page, call.limits.max_list_chars, before=(current - 1) * p.limit)
 
         async def report(page: int, meta: PageMeta | None) -> None:
             total = float(meta.page_count) if meta else None
             await call.progress(page, total, f"Fetched page {page}" + (f" of {meta.page_count}" if meta else ""))
 
         walk = await walk_pages(
-            lambda page: fetch(call, ListQuery(page=page, limit=100, search=p.search, sort=p.sort)),
+            lambda page: fetch(call, ListQuery(page=page, limit=_WALK_LIMIT, search=p.search, sort=p.sort)),
             max_items=call.limits.max_items,
             on_page=report,
         )
-        return {
+        page = {
             "items": walk.items,
             "page": walk.pages,
             "total_count": walk.total_count,
             "has_next_page": walk.truncated,
         }
+        capped = _cap_by_size(page, call.limits.max_list_chars, before=0, walked=True)
+        if walk.truncated and capped is page:
+            page["next_step"] = _continue(len(walk.items), _WALK_LIMIT, walk.total_count, "the item cap")
+        return capped
 
     return run
+
+
+_WALK_LIMIT = 100
+"""The page size `all_pages` walks with: the Console's largest."""
+
+
+def _cap_by_size(page: dict[str, Any], max_chars: int, *, before: int, walked: bool = False) -> dict[str, Any]:
+    """`page` whole when its items fit `max_chars` of compact JSON; else its first items and the call
+    that continues exactly after them (`next_step`), with `has_next_page` true.
+
+    `before`: the items ahead of this page. The kept count is chosen so that the offset after it is a
+    whole number of pages of that size: page by hand, a divisor of `before`; walking, whole pages of
+    100 (or the first page of fewer).
+    """
+    items: Sequence[Any] = page["items"]
+    fitting = _fitting(items, max_chars)
+    if fitting == len(items):
+        return page
+    if walked:
+        keep = fitting if fitting < _WALK_LIMIT else fitting - fitting % _WALK_LIMIT
+    else:
+        keep = fitting if before == 0 else max(d for d in _divisors(before) if d <= fitting)
+    shown = before + keep
+    return {
+        **page,
+        "items": list(items[:keep]),
+        "has_next_page": True,
+        "next_step": _continue(shown, keep, page["total_count"], "the size cap"),
+    }
+
+
+def _continue(shown: int, size: int, total: int, cap: str) -> str:
+    more = f"{total - shown} more" if total > shown else "More"
+    return f"{more} past {cap}: call again with page={shown // size + 1}, limit={size}, all_pages=false."
+
+
+def _fitting(items: Sequence[Any], max_chars: int) -> int:
+    """How many leading items fit in `max_chars` of compact JSON: at least one."""
+    used = 0
+    for count, item in enumerate(items):
+        dumped = item.model_dump(mode="json") if isinstance(item, BaseModel) else item
+        used += len(json.dumps(dumped, separators=(",", ":"), ensure_ascii=False)) + 1
+        if used > max_chars:
+            return max(count, 1)
+    return len(items)
+
+
+def _divisors(number: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(number) + 1) if number % d == 0]
+    return small + [number // d for d in small]
 
 
 def listed(fetch: Callable[[ToolCall[Any]], Awaitable[Result[list[Any]]]]) -> Runner:

@@ -26,8 +26,8 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict
 
+from bimpe_mcp.tools._catalog import ToolFacts
 from bimpe_mcp.tools._confirmation import ConfirmForm
-from bimpe_mcp.tools._spec import ToolSpec
 
 __all__ = ["ArgModelBase", "ToolBuilder", "pre_parse_json"]
 
@@ -51,7 +51,7 @@ class ToolBuilder:
 
     def build(
         self,
-        spec: ToolSpec,
+        spec: ToolFacts,
         handler: Callable[..., Any],
         *,
         confirmed: bool,
@@ -61,7 +61,6 @@ class ToolBuilder:
     ) -> Tool:
         """`spec` as the SDK's `Tool`, calling `handler(ctx=…, confirmation=…)`; `confirmed`: the
         confirmation resolver runs first."""
-        hints = spec.hints
         tool = self._templates[confirmed].model_copy(
             update={
                 "fn": handler,
@@ -70,17 +69,25 @@ class ToolBuilder:
                 "description": description,
                 "parameters": input_schema,
                 "fn_metadata": FuncMetadata(arg_model=_Passthrough, output_schema=output_schema),
-                "annotations": ToolAnnotations(
-                    read_only_hint=hints.read_only,
-                    destructive_hint=hints.destructive,
-                    idempotent_hint=hints.idempotent,
-                    open_world_hint=hints.open_world,
-                ),
-                "meta": {"toolset": spec.toolset},
+                "annotations": _annotations(spec),
             }
         )
         tool.__dict__.pop("output_schema", None)  # a cached_property: read it from this copy's metadata
         return tool
+
+
+def _annotations(spec: ToolFacts) -> ToolAnnotations:
+    """The hints whose value differs from the specification's default, and `openWorldHint` always (its
+    default, true, is wrong for most tools). A read-only tool states no destructive or idempotent hint:
+    the specification gives them no meaning there. Defaults are left out: the model reads every token."""
+    hints = spec.hints
+    if hints.read_only:
+        return ToolAnnotations(read_only_hint=True, open_world_hint=hints.open_world)
+    return ToolAnnotations(
+        destructive_hint=hints.destructive,
+        idempotent_hint=True if hints.idempotent else None,
+        open_world_hint=hints.open_world,
+    )
 
 
 def _template(confirmed: bool, resolver: Any) -> Tool:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from bimpe_mcp.tools._spec import Scope, ToolSpec
+from bimpe_mcp.tools._catalog import Scope, ToolFacts
 
 __all__ = ["Narrowing", "hidden_reason", "narrowed_reason", "select_tools"]
 
+F = TypeVar("F", bound=ToolFacts)
+
 
 def hidden_reason(
-    spec: ToolSpec,
+    spec: ToolFacts,
     *,
     toolsets: Sequence[str] | None = None,
     read_only: bool = False,
@@ -47,7 +50,7 @@ def hidden_reason(
 
 
 def select_tools(
-    catalog: Sequence[ToolSpec],
+    catalog: Sequence[F],
     *,
     toolsets: Sequence[str] | None = None,
     read_only: bool = False,
@@ -55,9 +58,9 @@ def select_tools(
     tools: Collection[str] = (),
     exclude_tools: Collection[str] = (),
     unavailable: Mapping[str, str] | None = None,
-) -> tuple[list[ToolSpec], dict[str, str]]:
+) -> tuple[list[F], dict[str, str]]:
     """The specs a server with these settings exposes, in catalog order, and the others with their reason."""
-    exposed: list[ToolSpec] = []
+    exposed: list[F] = []
     hidden: dict[str, str] = {}
     for spec in catalog:
         reason = hidden_reason(
@@ -98,7 +101,7 @@ class Narrowing:
         return self.sources.get(name, "the request")
 
 
-def narrowed_reason(spec: ToolSpec, narrowing: Narrowing | None, *, server_agent_id: str | None = None) -> str | None:
+def narrowed_reason(spec: ToolFacts, narrowing: Narrowing | None, *, server_agent_id: str | None = None) -> str | None:
     """Why `narrowing` hides `spec`, a tool the server exposes (naming where it came from), or None."""
     if narrowing is None:
         return None

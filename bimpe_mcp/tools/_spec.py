@@ -7,16 +7,16 @@ request/response model and one entry.
 
 from __future__ import annotations
 
-import enum
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
 from bimpe_mcp.console import Id
+from bimpe_mcp.tools._catalog import DELETE, READ, UPDATE, WRITE, Hints, Scope, ToolFacts
 from bimpe_mcp.tools._fencing import model_untrusted_paths
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ __all__ = [
     "Scope",
     "ToolParams",
     "ToolSpec",
-    "Traced",
     "WorkflowId",
     "listed_by",
 ]
@@ -57,57 +56,19 @@ Runner = Callable[["ToolCall[Any]"], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
-class Hints:
-    """The MCP tool annotations, all explicit. `open_world`: the call reaches outside BimpeAI."""
-
-    read_only: bool
-    destructive: bool
-    idempotent: bool
-    open_world: bool = False
-
-    def reaching_out(self) -> Hints:
-        return Hints(self.read_only, self.destructive, self.idempotent, True)
-
-
-READ = Hints(read_only=True, destructive=False, idempotent=True)
-WRITE = Hints(read_only=False, destructive=False, idempotent=False)
-UPDATE = Hints(read_only=False, destructive=False, idempotent=True)
-DELETE = Hints(read_only=False, destructive=True, idempotent=True)
-
-
-class Scope(enum.Enum):
-    """How `--agent-id` confines a tool."""
-
-    AGENT = "agent"
-    """Acts inside one agent: its `agent_id` is fixed to the scoped agent and leaves the schema."""
-    TEAM = "team"
-    """Team-wide data that belongs to no agent (workflows, the number inventory): unchanged."""
-    ROUTED = "routed"
-    """Team data routed to an agent (a phone number): only what is routed to the scoped agent, or to none."""
-    ALL_AGENTS = "all_agents"
-    """Reaches across agents (list or create them): hidden."""
-
-
-@dataclass(frozen=True, slots=True)
 class ListedBy:
     """Marks an id parameter with the tool that lists valid values, for not-found hints."""
 
     tool: str
 
 
-AgentId = Annotated[Id, ListedBy("list_agents"), Field(description="Agent id (list_agents).")]
-KnowledgeBaseId = Annotated[
-    Id, ListedBy("list_knowledge_bases"), Field(description="Knowledge base id (list_knowledge_bases).")
-]
-IntegrationId = Annotated[Id, ListedBy("list_integrations"), Field(description="Integration id (list_integrations).")]
-ConversationId = Annotated[
-    Id, ListedBy("list_conversations"), Field(description="Conversation id (list_conversations).")
-]
-CallId = Annotated[Id, ListedBy("list_calls"), Field(description="Call id (list_calls).")]
-WorkflowId = Annotated[Id, ListedBy("list_workflows"), Field(description="Workflow id (list_workflows).")]
-PhoneNumberId = Annotated[
-    Id, ListedBy("list_phone_numbers"), Field(description="Phone number id (list_phone_numbers).")
-]
+AgentId = Annotated[Id, ListedBy("list_agents"), Field(description="From list_agents.")]
+KnowledgeBaseId = Annotated[Id, ListedBy("list_knowledge_bases"), Field(description="From list_knowledge_bases.")]
+IntegrationId = Annotated[Id, ListedBy("list_integrations"), Field(description="From list_integrations.")]
+ConversationId = Annotated[Id, ListedBy("list_conversations"), Field(description="From list_conversations.")]
+CallId = Annotated[Id, ListedBy("list_calls"), Field(description="From list_calls.")]
+WorkflowId = Annotated[Id, ListedBy("list_workflows"), Field(description="From list_workflows.")]
+PhoneNumberId = Annotated[Id, ListedBy("list_phone_numbers"), Field(description="From list_phone_numbers.")]
 
 
 def listed_by(info: FieldInfo) -> str | None:
@@ -125,45 +86,33 @@ def listed_by(info: FieldInfo) -> str | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ToolSpec:
+class ToolSpec(ToolFacts):
     """One MCP tool, and every fact about it: built by keyword, read by the registry, the docs and the tests.
 
-    `confirm` names the parameter whose value confirms the call when echoed in `confirm` (or
-    several: the first one given is the target). A destructive tool must have one. A tool is
-    confirmed when it is destructive, or `outward` and the policy is not `either` (`_confirmation`).
-
-    `outward`: the call reaches real people outside the team and cannot be recalled (a message
-    to a contact, a real phone call).
+    Its `ToolFacts` (name, toolset, title, description, hints, `confirm`, `scope`) ship as data so
+    a server starts without building models (see `_catalog`); the rest loads on a tool's first call.
 
     `scope` says how `--agent-id` confines the tool; a tool without an `agent_id` parameter must
     say it, so nothing reaches past the scoped agent by default.
 
     Which output fields hold text written outside the team is a fact of the output model: their
-    type is `models.Untrusted` (`untrusted_fields` lists them).
+    type is `models.Untrusted`; `untrusted` is derived from it.
     """
 
-    name: str
-    toolset: str
-    title: str
-    description: str
     params: type[BaseModel]
     output: type[BaseModel]
     run: Runner
-    hints: Hints
-    confirm: str | tuple[str, ...] | None = None
-    scope: Scope | None = None
     nullable: frozenset[str] = frozenset()
     """Inputs where an explicit null means "clear it" (e.g. unassign), so their schema admits null."""
-    api: Literal["console", "butterbase"] = "console"
-    """Which API the runner calls: `ToolCall.client` (the Console) or `ToolCall.butterbase`."""
-    outward: bool = False
-    """Acts on real people as someone (sends email or messages, places a call): a confirmation policy
-    may ask before it, as it asks before destructive tools."""
     secret_entry: Callable[[Any], SecretNeed | None] | None = None
     """For a tool that takes secrets: what a call without them lacks (the user types it into the
     secret-entry page), or None when the call needs no secret."""
 
     def __post_init__(self) -> None:
+        if self.api not in ("console", "butterbase"):
+            raise TypeError(f"{self.name}: api must be console or butterbase")
+        paths = model_untrusted_paths(self.output)
+        object.__setattr__(self, "untrusted", tuple(".".join(path).replace(".[]", "[]") for path in paths))
         if self.scope is None:
             if "agent_id" not in self.params.model_fields:
                 raise TypeError(f"{self.name}: a tool without agent_id must declare its scope")
@@ -172,25 +121,25 @@ class ToolSpec:
             raise TypeError(f"{self.name}: a destructive tool must name its confirm target")
 
     @property
-    def confirm_targets(self) -> tuple[str, ...]:
-        """The parameters whose value confirms the call, in order of preference."""
-        return (self.confirm,) if isinstance(self.confirm, str) else (self.confirm or ())
-
-    @property
-    def confirm_target_text(self) -> str:
-        """How errors and schemas name the target: `workflow_id`, `conversation_id (else channel_user_id)`."""
-        first, *others = self.confirm_targets or ("target id",)
-        return first + "".join(f" (else {other})" for other in others)
-
-    @property
     def untrusted_fields(self) -> tuple[str, ...]:
         """The output fields holding text written outside the team, dotted (`items[].message`)."""
-        paths = model_untrusted_paths(self.output)
-        return tuple(".".join(path).replace(".[]", "[]") for path in paths)
+        return self.untrusted
 
     @property
-    def read_only(self) -> bool:
-        return self.hints.read_only
+    def facts(self) -> ToolFacts:
+        """What ships in `_schemas.json` for this tool."""
+        return ToolFacts(
+            name=self.name,
+            toolset=self.toolset,
+            title=self.title,
+            description=self.description,
+            hints=self.hints,
+            confirm=self.confirm,
+            scope=self.scope,
+            outward=self.outward,
+            api=self.api,
+            untrusted=self.untrusted,
+        )
 
     @property
     def id_sources(self) -> dict[str, str]:
@@ -209,29 +158,24 @@ class AgentRef(ToolParams):
 
 
 class Paging(ToolParams):
-    page: int = Field(1, ge=1, le=100_000, description="Page number, from 1.")
-    limit: int = Field(20, ge=1, le=100, description="Items per page, up to 100.")
+    """The paging parameters of every list tool: the server's instructions explain them once."""
+
+    page: int = Field(1, ge=1, le=100_000, description="Page, from 1.")
+    limit: int = Field(20, ge=1, le=100, description="Per page, up to 100.")
     search: str | None = Field(None, max_length=200, description="Text filter.")
-    sort: str | None = Field(
-        None, max_length=64, pattern=r"^-?[A-Za-z_]+$", description="Field to sort by; prefix - for descending."
-    )
-    all_pages: bool = Field(False, description="Walk every page (capped) instead of one.")
+    sort: str | None = Field(None, max_length=64, pattern=r"^-?[A-Za-z_]+$", description="Field; -field descends.")
+    all_pages: bool = Field(False, description="Walk all pages (capped).")
 
 
-class Traced(BaseModel):
-    """Every tool result names the Console request(s) behind it, for support and log correlation."""
-
-    request_id: str | None = None
-    request_ids: list[str] = Field(default_factory=list)
-
-
-class Deleted(Traced):
+class Deleted(BaseModel):
     deleted: bool = Field(description="true once the Console confirmed the removal.")
     id: str = Field(description="Id of what was removed.")
 
 
-class Page(Traced, Generic[T]):
+class Page(BaseModel, Generic[T]):
     items: list[T]
     page: int
     total_count: int
     has_next_page: bool
+    next_step: str | None = None
+    """Set when a cap (size or item count) cut the list: how many more, and the call that continues."""

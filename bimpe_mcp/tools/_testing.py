@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from bimpe_mcp.console import ConsoleError, ListQuery, MessageStream, wait_for_reply
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import ToolCall
-from bimpe_mcp.tools._spec import READ, WRITE, AgentRef, ConversationId, ToolSpec, Traced
+from bimpe_mcp.tools._spec import READ, WRITE, AgentRef, ConversationId, ToolSpec
 
 
 class SendTestMessage(AgentRef):
     message: str = Field(min_length=1, max_length=4000, description="What the tester says.")
-    conversation_id: ConversationId | None = Field(None, description="Continue this test conversation.")
+    conversation_id: ConversationId | None = Field(None, description="Continue this chat.")
     channel_type: m.ChannelType = Field("webchat", description="Test channel to simulate.")
-    channel_user_id: str = Field("mcp-tester", min_length=1, max_length=200, description="Simulated tester address.")
+    channel_user_id: str = Field("mcp-tester", min_length=1, max_length=200, description="Tester address.")
     wait_for_reply: bool = Field(True, description="Wait for the agent's reply.")
-    timeout_s: float = Field(30, gt=0, le=300, description="Longest wait for the reply, in seconds.")
+    timeout_s: float = Field(30, gt=0, le=300, description="Reply wait, up to 300 s.")
 
 
 class PlaceTestCall(AgentRef):
     destination: str = Field(pattern=r"^\+[1-9]\d{7,14}$", description="Tester's phone, E.164 (+234…).")
 
 
-class TestExchange(Traced):
+class TestExchange(BaseModel):
     conversation_id: str | None = Field(description="Test conversation, to continue it.")
     sent: m.SentMessage
     reply: m.Message | None = Field(description="The agent's reply, if it came in time.")
@@ -80,7 +80,7 @@ TOOLS = (
         name="get_test_code",
         toolset="testing",
         title="Get test code",
-        description="The agent's test code with each channel's start message, destination and link, for human testers.",
+        description="The agent's test code and each channel's start message and link, for human testers.",
         params=AgentRef,
         output=m.TestCode,
         run=lambda call: call.client.agents.test_code(call.params.agent_id),
@@ -90,8 +90,7 @@ TOOLS = (
         name="send_test_message",
         toolset="testing",
         title="Send test message",
-        description="Chat with the agent on a test channel: sends message and returns the agent's reply. "
-        "Pass conversation_id to continue.",
+        description="Chat with the agent on a test channel; returns its reply; conversation_id continues it.",
         params=SendTestMessage,
         output=TestExchange,
         run=_send_test_message,
@@ -101,7 +100,7 @@ TOOLS = (
         name="place_test_call",
         toolset="testing",
         title="Place test call",
-        description="Have the agent call a tester's phone as a test call. Follow it with get_call.",
+        description="The agent calls a tester's phone as a test. Then get_call.",
         params=PlaceTestCall,
         output=m.CallStarted,
         run=lambda call: call.client.calls.create(

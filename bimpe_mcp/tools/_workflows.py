@@ -38,7 +38,7 @@ class UpdateWorkflow(WorkflowRef, m.WorkflowUpdate):
 
 
 class CloneWorkflow(ToolParams):
-    source_workflow_id: WorkflowId = Field(description="Workflow to copy, e.g. a public one (list_workflows).")
+    source_workflow_id: WorkflowId = Field(description="From list_workflows.")
 
 
 TOOLS = (
@@ -46,7 +46,7 @@ TOOLS = (
         name="list_workflows",
         toolset="workflows",
         title="List workflows",
-        description="Workflows the team owns or can use (public ones can be cloned). Gives workflow_id for agents.",
+        description="Workflows the team owns or can use; public ones can be cloned.",
         params=ListWorkflows,
         output=Page[m.Workflow],
         run=paged(lambda call, query: call.client.workflows.list(query, scope=call.params.scope)),
@@ -90,7 +90,7 @@ TOOLS = (
         name="clone_workflow",
         toolset="workflows",
         title="Clone workflow",
-        description="Copy a workflow (e.g. a public template) into a new team-owned one you can edit.",
+        description="Copy a workflow (e.g. a public one) into an editable team one.",
         params=CloneWorkflow,
         output=m.Workflow,
         run=lambda call: call.client.workflows.clone(call.params.source_workflow_id),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -15,9 +17,12 @@ async def exercise_every_tool(conn: Connection, sandbox: RunningSandbox) -> None
     agent_id = store.demo_agent_id
 
     # agents
-    agents = await conn.ok("list_agents", {"limit": 5})
+    listing = await conn.call("list_agents", {"limit": 5})
+    agents = listing.structured_content or {}
     assert [a["id"] for a in agents["items"]] == [agent_id]
-    assert agents["total_count"] == 1 and agents["has_next_page"] is False and agents["request_id"]
+    assert agents["total_count"] == 1 and agents["has_next_page"] is False and "request_id" not in agents
+    assert (listing.meta or {})["request_ids"], "the Console request ids travel in the result's _meta"
+    assert listing.content[0].text == json.dumps(agents, separators=(",", ":"), ensure_ascii=False)  # type: ignore[union-attr]
     detail = await conn.ok("get_agent", {"agent_id": agent_id})
     assert detail["name"] == "Bimpe Demo Agent" and detail["workflow_id"] == store.demo_workflow_id
     created = await conn.ok(
@@ -112,9 +117,10 @@ async def exercise_every_tool(conn: Connection, sandbox: RunningSandbox) -> None
     # testing
     code = await conn.ok("get_test_code", {"agent_id": agent_id})
     assert code["channels"]["whatsapp"]["start_message"] == f"start {code['code']}"
-    exchange = await conn.ok("send_test_message", {"agent_id": agent_id, "message": "Do you open on Sunday?"})
+    chat = await conn.call("send_test_message", {"agent_id": agent_id, "message": "Do you open on Sunday?"})
+    exchange = chat.structured_content or {}
     assert exchange["timed_out"] is False and "Do you open on Sunday?" in exchange["reply"]["message"]
-    assert exchange["reply"]["role"] == "assistant" and len(exchange["request_ids"]) >= 2
+    assert exchange["reply"]["role"] == "assistant" and len((chat.meta or {})["request_ids"]) >= 2
     test_call = await conn.ok("place_test_call", {"agent_id": agent_id, "destination": "+2348012345678"})
     assert test_call["status"] == "initiated" and test_call["call_id"]
 

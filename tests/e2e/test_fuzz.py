@@ -28,7 +28,7 @@ from mcp_types import CallToolResult, Tool
 from bimpe_mcp.sandbox import RunningSandbox, request_log
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
-from bimpe_mcp.tools import ALL_TOOLS
+from bimpe_mcp.tools import ALL_TOOLS, CATALOG
 from bimpe_mcp.tools._runtime import Limits
 from tests.e2e.test_auth import initialize
 from tests.harness import connect, http_server, populate_agent, text_of
@@ -280,8 +280,9 @@ async def test_generated_arguments_never_crash_a_tool(toolset: str, sandbox: Run
     clean isError. Mutations start from a call that worked, so they reach past the argument check."""
     ids = await known_ids(sandbox)
     failures: list[str] = []
+    toolsets = {facts.name: facts.toolset for facts in CATALOG}
     async with fuzz_client(sandbox) as client:
-        tools = [tool for tool in (await client.list_tools()).tools if (tool.meta or {}).get("toolset") == toolset]
+        tools = [tool for tool in (await client.list_tools()).tools if toolsets[tool.name] == toolset]
         assert tools, f"no tools in toolset {toolset}"
         for tool in tools:
             valid = draw_examples(valid_arguments(tool, ids), VALID_EXAMPLES)

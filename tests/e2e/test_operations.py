@@ -113,12 +113,12 @@ async def test_json_log_lines_carry_the_mcp_request_the_tool_and_the_console_req
 ) -> None:
     sandbox.faults.replace(burst_429=1, retry_after_s=0)
     async with connect("stdio", sandbox, args=["--log-json"]) as conn:
-        listed = await conn.ok("list_agents")
+        listed = await conn.call("list_agents")
         log = conn.log()
     records = [json.loads(line) for line in log.splitlines() if line.strip()]
     call = next(record for record in records if record.get("tool") == "list_agents")
     assert call["outcome"] == "ok" and isinstance(call["duration_ms"], int)
-    assert listed["request_id"] in call["console_request_ids"]
+    assert (listed.meta or {})["request_ids"] == call["console_request_ids"]
     retry = next(record for record in records if record["message"].startswith("retrying GET"))
     assert retry["mcp_request_id"] == call["mcp_request_id"] is not None
     key = sandbox.store.demo_api_key

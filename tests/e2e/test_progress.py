@@ -76,5 +76,9 @@ async def test_send_test_message_discover_and_page_walks_report_progress(kind: s
     assert chat.events == [(0, 1, "Message sent; waiting for the agent's reply"), (1, 1, "Reply received")]
     assert discover.events[0] == (0, 1, "Asking the MCP server for its tools")
     assert discover.events[1] == (1, 1, f"Discovered {found['discovered']} tools ({found['created']} new, 0 disabled)")
-    assert listed["total_count"] == 102 and len(listed["items"]) == 102 and listed["has_next_page"] is False
+    shown = len(listed["items"])
+    assert listed["total_count"] == 102 and 0 < shown < 102 and listed["has_next_page"] is True, "capped by size"
+    assert listed["next_step"] == (
+        f"{102 - shown} more past the size cap: call again with page=2, limit={shown}, all_pages=false."
+    )
     assert walk.events == [(1, 2, "Fetched page 1 of 2"), (2, 2, "Fetched page 2 of 2")]

@@ -21,13 +21,13 @@ from bimpe_mcp.tools import ALL_TOOLS, Backend, ButterbaseAccess, ToolFactory
 
 def backend() -> Backend:
     """A backend for the whole catalog: the butterbase toolset needs a Butterbase app."""
-    butterbase = ButterbaseAccess(ButterbaseTransport(), "bb_sk_test_x", "app_x")
-    return Backend(ConsoleTransport(), "sk_test_x", butterbase=butterbase)
+    butterbase = ButterbaseAccess(ButterbaseTransport, "bb_sk_test_x", "app_x")
+    return Backend(ConsoleTransport, "sk_test_x", butterbase=butterbase)
 
 
 def test_butterbase_tools_need_a_butterbase_app() -> None:
     with pytest.raises(ValueError, match="butterbase_list_toolkits"):
-        ToolFactory(ALL_TOOLS, Backend(ConsoleTransport(), "sk_test_x"))
+        ToolFactory(ALL_TOOLS, Backend(ConsoleTransport, "sk_test_x"))
 
 
 def test_the_sdk_still_offers_what_the_seam_uses() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from mcp.server.mcpserver import AcceptedElicitation
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from bimpe_mcp._redact import Redactor
 from bimpe_mcp.console import (
@@ -24,9 +25,15 @@ from bimpe_mcp.console import (
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools import ALL_TOOLS
 from bimpe_mcp.tools._confirmation import ConfirmForm, ConfirmPolicy, confirmation_refusal, needs_confirmation
-from bimpe_mcp.tools._contract import describe_console_error, describe_invalid, success_result
+from bimpe_mcp.tools._contract import (
+    TEXT_AS_JSON_MAX_CHARS,
+    describe_console_error,
+    describe_invalid,
+    render_text,
+    success_result,
+)
 from bimpe_mcp.tools._runtime import Limits, ToolCall, paged, request_body
-from bimpe_mcp.tools._schema import compact_schema
+from bimpe_mcp.tools._schema import compact_schema, output_schema
 from bimpe_mcp.tools._selection import hidden_reason, select_tools
 from bimpe_mcp.tools._spec import Deleted, Paging, Scope
 
@@ -69,10 +76,14 @@ def test_schemas_lose_titles_and_fold_null() -> None:
     class Sample(BaseModel):
         name: str | None = None
 
-    compact_in = compact_schema(Sample.model_json_schema(), keep_null=False)
-    compact_out = compact_schema(Sample.model_json_schema(), keep_null=True)
+    class Always(BaseModel):
+        kind: str = Field(pattern="^[a-z]+$", max_length=8)
+
+    compact_in = compact_schema(Sample.model_json_schema())
     assert compact_in == {"type": "object", "properties": {"name": {"type": "string"}}}
-    assert compact_out["properties"]["name"] == {"type": ["string", "null"]}
+    assert compact_schema(Always.model_json_schema())["properties"]["kind"] == {"type": "string"}
+    assert output_schema(Sample.model_json_schema())["properties"]["name"] == {}, "nullable: untyped"
+    assert output_schema(Always.model_json_schema())["properties"]["kind"] == {"type": "string"}
 
 
 def _api(kind: type[Any], status: int, code: str, **extra: Any) -> Any:
@@ -147,12 +158,22 @@ def test_selection_names_the_setting_that_hides_a_tool() -> None:
 
 def test_success_results_carry_request_ids_and_no_secret() -> None:
     result = success_result(Deleted, {"deleted": True, "id": "sk_live_secretvalue"}, ["r1", "r2"], Redactor())
-    assert result.structured_content == {
-        "deleted": True,
-        "id": "[redacted]",
-        "request_id": "r2",
-        "request_ids": ["r1", "r2"],
-    }
+    assert result.structured_content == {"deleted": True, "id": "[redacted]"}
+    assert result.meta == {"request_ids": ["r1", "r2"]}
+    assert result.content[0].text == '{"deleted":true,"id":"[redacted]"}'  # type: ignore[union-attr]
+
+
+def test_a_large_result_is_rendered_compactly_with_every_value() -> None:
+    items = [{"id": f"msg_{n}", "text": f"line {n}\nmore", "note": None, "tags": []} for n in range(60)]
+    structured = {"items": items, "page": 1, "total_count": 60, "has_next_page": False}
+    text = render_text(structured)
+    as_json = json.dumps(structured, separators=(",", ":"))
+    assert len(as_json) > TEXT_AS_JSON_MAX_CHARS and len(text) < len(as_json) * 0.8
+    lines = text.splitlines()
+    assert (
+        lines[0] == "items: 60" and lines[1] == "- id=msg_0; text=line 0 more" and lines[-1] == "has_next_page: false"
+    )
+    assert all(f"id=msg_{n};" in text for n in range(60)) and "note" not in text and "tags" not in text
 
 
 def test_every_console_code_has_a_fix_and_key_fixes_name_where_the_key_came_from() -> None:

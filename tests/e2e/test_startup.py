@@ -1,0 +1,70 @@
+"""Start-up stays at the SDK's floor: serving `tools/list` over stdio imports none of what a call needs.
+
+The stdio server registers its tools from the shipped catalog; the toolset modules, the argument
+and Console models, the HTTP client and the metrics library load on the first call. Timing is
+not asserted (BENCHMARKS.md measures it); what start-up imports is, in one real process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from typing import Any
+
+from tests.harness import server_env
+
+ON_FIRST_CALL = (
+    "httpx",
+    "prometheus_client",
+    "bimpe_mcp.console",
+    "bimpe_mcp.console._models",
+    "bimpe_mcp.tools._spec",
+    "bimpe_mcp.tools._schemas",
+    "bimpe_mcp.tools._agents",
+    "bimpe_mcp.tools._integrations",
+)
+"""Modules a server may import only once a tool is called."""
+
+_SERVE_THEN_LIST_MODULES = """
+import atexit, json, sys
+atexit.register(lambda: print("MODULES " + json.dumps(sorted(sys.modules)), file=sys.stderr, flush=True))
+from bimpe_mcp.cli import main
+raise SystemExit(main([]))
+"""
+
+
+def _rpc(process: subprocess.Popen[str], message: dict[str, Any]) -> dict[str, Any] | None:
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(message) + "\n")
+    process.stdin.flush()
+    if "id" not in message:
+        return None
+    reply: dict[str, Any] = json.loads(process.stdout.readline())
+    assert reply.get("id") == message["id"], reply
+    return reply
+
+
+def test_stdio_start_up_imports_nothing_a_call_needs() -> None:
+    assert all(importlib.util.find_spec(name) for name in ON_FIRST_CALL), "a watched module was renamed"
+    env = server_env(None, BIMPE_API_KEY="sk_test_startup", BIMPE_LOG_LEVEL="WARNING")
+    with subprocess.Popen(
+        [sys.executable, "-c", _SERVE_THEN_LIST_MODULES],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        client = {"name": "startup-test", "version": "1"}
+        init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": client}
+        _rpc(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
+        _rpc(process, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        listed = _rpc(process, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
+        _, stderr = process.communicate(timeout=60)
+    assert listed is not None and len(listed["result"]["tools"]) > 40, listed
+    dump = next(line for line in stderr.splitlines() if line.startswith("MODULES "))
+    loaded = set(json.loads(dump.removeprefix("MODULES ")))
+    assert "bimpe_mcp.server" in loaded, "the server was not the one measured"
+    assert not loaded & set(ON_FIRST_CALL), f"start-up imported {sorted(loaded & set(ON_FIRST_CALL))}"
