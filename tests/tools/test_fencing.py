@@ -10,8 +10,8 @@ from bimpe_mcp.console import models as m
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS
-from bimpe_mcp.tools._fencing import fence, unfence
 from bimpe_mcp.tools._catalog import published_schemas
+from bimpe_mcp.tools._fencing import fence, unfence
 from bimpe_mcp.tools._spec import Page
 
 SPECS = {spec.name: spec for spec in ALL_TOOLS}
