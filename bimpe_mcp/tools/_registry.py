@@ -273,7 +273,13 @@ class ToolFactory:
         elapsed = time.monotonic() - started
         outcome = outcome or ("error" if result.is_error else "ok")
         self.backend.metrics.record_tool(spec.name, outcome, elapsed)
-        logger.info(
+        # A call that went well is a DEBUG line (the metrics count it): at INFO, building and redacting a
+        # record for every call cost a noticeable share of a call's CPU. Anything else stays at INFO.
+        level = logging.DEBUG if outcome == "ok" else logging.INFO
+        if not logger.isEnabledFor(level):
+            return result
+        logger.log(
+            level,
             "tool %s %s in %.0fms (console requests: %s)",
             spec.name,
             outcome,
