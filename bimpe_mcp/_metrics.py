@@ -49,6 +49,9 @@ class Metrics:
         self._open_sessions = Gauge(
             "bimpe_mcp_open_sessions", "Stateful MCP sessions open on this server.", registry=self.registry
         )
+        self._open_waits = Gauge(
+            "bimpe_mcp_open_waits", "Message waits holding a Console stream open now.", registry=self.registry
+        )
 
     @property
     def in_flight(self) -> int:
@@ -77,6 +80,10 @@ class Metrics:
     def count_sessions_with(self, count: Callable[[], int]) -> None:
         """Read the open sessions from `count` at each scrape: the session manager owns that number."""
         self._open_sessions.set_function(count)
+
+    def count_waits_with(self, count: Callable[[], int]) -> None:
+        """Read the open message waits from `count` at each scrape: the Console transport owns that number."""
+        self._open_waits.set_function(count)
 
     def render(self) -> str:
         """The Prometheus text exposition of every metric."""

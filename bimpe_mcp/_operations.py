@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._redact import Redactor
-from bimpe_mcp.console import ConsoleError, ConsoleTransport
+from bimpe_mcp.console import ConsoleError, ConsoleOverloadedError, ConsoleTransport
 
 __all__ = ["ConsoleReadiness", "Drain", "DrainGate", "DrainingServer", "metrics_app", "metrics_route"]
 
@@ -51,6 +51,9 @@ class ConsoleReadiness:
     async def _probe(self) -> tuple[int, dict[str, Any]]:
         try:
             status = await self.transport.ping(self.timeout)
+        except ConsoleOverloadedError as error:
+            # Every pooled connection is busy: this replica is overloaded, the Console may well be up.
+            return 503, {"status": "not_ready", "console": "unknown", "error": error.message}
         except ConsoleError as error:
             # The message names the Console's address: mask any credential written into it.
             return 503, {"status": "not_ready", "console": "unreachable", "error": Redactor().text(error.message)}

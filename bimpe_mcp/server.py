@@ -20,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from bimpe_mcp import __version__
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._toolsets import TOOLSETS
-from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
+from bimpe_mcp.console import ConnectionLimits, ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
 from bimpe_mcp.logs import serving_mcp_request
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS, Backend, ToolFactory, select_tools
@@ -72,7 +72,14 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
         user_agent=f"bimpe-mcp/{__version__}",
         on_response=metrics.record_console_response,
         on_retry=metrics.record_console_retry,
+        limits=ConnectionLimits(
+            connections=settings.max_connections,
+            pool_timeout=settings.pool_timeout,
+            waits=settings.max_waits,
+            waits_per_key=settings.max_waits_per_key,
+        ),
     )
+    metrics.count_waits_with(lambda: console.open_waits)
     backend = Backend(transport=console, api_key=settings.api_key, agent_id=settings.agent_id, metrics=metrics)
     specs, hidden = select_tools(
         ALL_TOOLS,

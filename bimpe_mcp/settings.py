@@ -403,6 +403,42 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
         commands=SERVE,
     ),
     Setting(
+        name="max_connections",
+        env="BIMPE_MAX_CONNECTIONS",
+        default="100",
+        help="Pooled connections to the Console for ordinary calls (message waits have their own).",
+        parse=_number(int, 1, 10_000),
+        flag="--max-connections",
+        commands=SERVE,
+    ),
+    Setting(
+        name="pool_timeout",
+        env="BIMPE_POOL_TIMEOUT",
+        default="10",
+        help="Seconds a call waits for a free pooled connection before it fails as local overload.",
+        parse=_number(float, 0.01, 600),
+        flag="--pool-timeout",
+        commands=SERVE,
+    ),
+    Setting(
+        name="max_waits",
+        env="BIMPE_MAX_WAITS",
+        default="200",
+        help="Message waits (wait_for_messages, send_test_message's reply) open at once, each on its own connection.",
+        parse=_number(int, 1, 10_000),
+        flag="--max-waits",
+        commands=SERVE,
+    ),
+    Setting(
+        name="max_waits_per_key",
+        env="BIMPE_MAX_WAITS_PER_KEY",
+        default="20",
+        help="Message waits one API key may hold open at once.",
+        parse=_number(int, 1, 10_000),
+        flag="--max-waits-per-key",
+        commands=SERVE,
+    ),
+    Setting(
         name="log_level",
         env="BIMPE_LOG_LEVEL",
         default="INFO",
@@ -473,6 +509,10 @@ class Settings:
     shutdown_grace: float = 20.0
     max_sessions_per_credential: int = 20
     session_idle_timeout: float = 600.0
+    max_connections: int = 100
+    pool_timeout: float = 10.0
+    max_waits: int = 200
+    max_waits_per_key: int = 20
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"

@@ -3,17 +3,23 @@
 Everything about the wire lives here: auth and correlation headers, idempotency keys,
 retries with backoff, the `{message, data, meta}` envelope and the error envelope.
 The typed endpoint methods in `_client.py` only describe requests.
+
+Message streams (the waits) hold their connection for as long as they wait, so they get a pool
+of their own, capped per process and per key (`ConnectionLimits`): many open waits can never
+take the connections every other call needs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.cookiejar
 import logging
 import random
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -25,6 +31,7 @@ from bimpe_mcp.console._errors import (
     ConsoleAPIError,
     ConsoleConnectionError,
     ConsoleError,
+    ConsoleOverloadedError,
     ConsoleRequestError,
     ConsoleResponseError,
     ConsoleTimeoutError,
@@ -37,6 +44,7 @@ from bimpe_mcp.console._errors import (
 __all__ = [
     "API_PREFIX",
     "DEFAULT_BASE_URL",
+    "ConnectionLimits",
     "ConsoleTransport",
     "PageMeta",
     "RequestSpec",
@@ -53,7 +61,7 @@ T = TypeVar("T")
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
 """Visible ASCII: what an API key or an idempotency key may hold and still be one header value."""
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,20 @@ class RetryPolicy:
     backoff_base: float = 0.5
     backoff_max: float = 8.0
     retry_after_cap: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """What one process may hold of the Console at once; past a limit a call gets `ConsoleOverloadedError`."""
+
+    connections: int = 100
+    """Pooled connections for ordinary requests."""
+    pool_timeout: float = 10.0
+    """Seconds a request waits for a free pooled connection before it is refused as local overload."""
+    waits: int = 200
+    """Message streams open at once in the process, each on its own connection outside the request pool."""
+    waits_per_key: int = 20
+    """Message streams one API key may hold open, so one team cannot take every wait."""
 
 
 Replay = Literal["safe", "connect_only", "never"]
@@ -188,40 +210,99 @@ class ConsoleTransport:
         user_agent: str = "bimpe-mcp",
         on_response: Callable[[int], None] | None = None,
         on_retry: Callable[[str], None] | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.on_response = on_response
         self.on_retry = on_retry
+        self.limits = limits or ConnectionLimits()
         self._transport = transport
         self._user_agent = user_agent
         self._http: httpx.AsyncClient | None = None
+        self._streams: httpx.AsyncClient | None = None
         self._random = random.Random()
+        self.open_waits = 0
+        """Message streams holding a wait slot now (`wait_slot`)."""
+        self._waits_by_key: dict[bytes, int] = {}
+
+    def _pool(self, size: int) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url + API_PREFIX,
+            timeout=httpx.Timeout(self.timeout, pool=self.limits.pool_timeout),
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            transport=self._transport,
+            cookies=_no_cookies(),
+            headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+            follow_redirects=False,
+        )
 
     @property
     def http(self) -> httpx.AsyncClient:
-        """The pool, created on first use: loading TLS roots would otherwise slow every start-up."""
+        """The request pool, created on first use: loading TLS roots would otherwise slow every start-up."""
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=self.base_url + API_PREFIX,
-                timeout=httpx.Timeout(self.timeout),
-                transport=self._transport,
-                cookies=_no_cookies(),
-                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
-                follow_redirects=False,
-            )
+            self._http = self._pool(self.limits.connections)
         return self._http
 
+    @property
+    def streams(self) -> httpx.AsyncClient:
+        """The message streams' own pool, as large as the process's cap of open waits."""
+        if self._streams is None:
+            self._streams = self._pool(self.limits.waits)
+        return self._streams
+
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        for pool in (self._http, self._streams):
+            if pool is not None:
+                await pool.aclose()
+        self._http = self._streams = None
+
+    @contextmanager
+    def wait_slot(self, api_key: str) -> Iterator[None]:
+        """Hold one open wait for `api_key`, or refuse it at once when the process or the key is at its cap.
+
+        A refusal is immediate, not queued: a wait queued behind others could outlast its own timeout.
+        """
+        key = hashlib.sha256(api_key.encode()).digest()
+        held = self._waits_by_key.get(key, 0)
+        if self.open_waits >= self.limits.waits:
+            raise ConsoleOverloadedError(
+                f"{self.open_waits} message waits are open in this server, its cap",
+                limit="waits",
+                cap=self.limits.waits,
+            )
+        if held >= self.limits.waits_per_key:
+            raise ConsoleOverloadedError(
+                f"this API key already holds {held} open message waits, its cap",
+                limit="waits_per_key",
+                cap=self.limits.waits_per_key,
+            )
+        self.open_waits += 1
+        self._waits_by_key[key] = held + 1
+        try:
+            yield
+        finally:
+            self.open_waits -= 1
+            if (left := self._waits_by_key[key] - 1) > 0:
+                self._waits_by_key[key] = left
+            else:
+                del self._waits_by_key[key]
+
+    def _overloaded(self) -> ConsoleOverloadedError:
+        return ConsoleOverloadedError(
+            f"all {self.limits.connections} connections to the Console are busy with other calls, "
+            f"and none came free within {self.limits.pool_timeout:g}s",
+            limit="connections",
+            cap=self.limits.connections,
+        )
 
     async def ping(self, timeout: float) -> int:
         """The status of an unauthenticated GET of the base URL: any answer, even 404, means the Console is up."""
         try:
             response = await self.http.get(self.base_url, timeout=timeout)
+        except httpx.PoolTimeout:
+            raise self._overloaded() from None
         except httpx.TimeoutException:
             raise ConsoleTimeoutError(f"The Console did not answer within {timeout:g}s") from None
         except httpx.HTTPError as exc:
@@ -276,6 +357,11 @@ class ConsoleTransport:
                 await response.aread()
             except httpx.LocalProtocolError as exc:
                 raise ConsoleRequestError(f"{spec.method} {spec.path}: the request cannot be sent ({exc})") from None
+            except httpx.PoolTimeout:
+                # Local overload, not an outage: the request never left, and retrying would queue again.
+                overloaded = self._overloaded()
+                overloaded.may_have_been_applied = maybe_applied
+                raise overloaded from None
             except httpx.HTTPError as exc:
                 error = self._transport_error(exc, headers["X-Request-Id"])
                 maybe_applied |= spec.is_write and not isinstance(exc, _NEVER_SENT)
@@ -325,8 +411,7 @@ class ConsoleTransport:
             return False
         if spec.replay == "safe":
             return True
-        never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-        return spec.replay == "connect_only" and never_sent
+        return spec.replay == "connect_only" and isinstance(exc, _NEVER_SENT)
 
     def _retry_delay(
         self, spec: RequestSpec, response: httpx.Response, error: ConsoleError, attempt: int
