@@ -147,6 +147,16 @@ class ToolFactory:
     def tools(self) -> list[Tool]:
         return [entry.tool for entry in self.bound.values()]
 
+    @property
+    def streaming(self) -> frozenset[str]:
+        """The tools whose call may send something before its result: a confirmation question, or keep-alive
+        pings while it waits (a `timeout_s` parameter). Over HTTP they are answered as SSE streams."""
+        return frozenset(
+            name
+            for name, entry in self.bound.items()
+            if entry.spec.confirm or "timeout_s" in entry.spec.params.model_fields
+        )
+
     def _confirmed_target(self, name: str, ctx: Context[Any, Any]) -> tuple[ToolSpec, dict[str, Any]]:
         entry = self.bound[name]
         return entry.spec, self._injected(entry, ctx.request_context)
