@@ -8,6 +8,8 @@ nothing is in flight, or the grace is over.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Sequence
 from types import FrameType
@@ -129,9 +131,11 @@ class DrainGate:
 class DrainingServer(uvicorn.Server):
     """uvicorn that drains on SIGTERM or Ctrl-C before it exits; a second signal exits at once."""
 
-    def __init__(self, config: uvicorn.Config, drain: Drain) -> None:
+    def __init__(self, config: uvicorn.Config, drain: Drain, *, parent_pid: int | None = None) -> None:
+        """`parent_pid`: a worker's supervisor; should it vanish (killed outright), the worker drains and exits."""
         super().__init__(config)
         self.drain = drain
+        self.parent_pid = parent_pid
         self._stop_signal: int | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -143,6 +147,8 @@ class DrainingServer(uvicorn.Server):
         self.drain.start()
 
     async def on_tick(self, counter: int) -> bool:
+        if self.parent_pid is not None and os.getppid() != self.parent_pid and not self.drain.started:
+            self.handle_exit(signal.SIGTERM, None)
         if self.drain.started and not self.should_exit:
             for listener in self.servers:
                 listener.close()  # no new connections; the open ones finish their requests

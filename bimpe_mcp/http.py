@@ -82,6 +82,9 @@ def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None =
         status, body = await readiness.check()
         return JSONResponse(body, status_code=status)
 
+    # With workers, a scrape here would read one random worker's counts: they serve on ports of their own.
+    metrics_here = settings.metrics_port is None and settings.workers == 1
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with sessions.run():
@@ -94,7 +97,7 @@ def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None =
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            *([metrics_route(server.backend.metrics)] if settings.metrics_port is None else []),
+            *([metrics_route(server.backend.metrics)] if metrics_here else []),
             *protected_resource_routes(settings),
             # The credential is checked first, so a body is read and parsed, and a session opened,
             # only for a caller allowed in.

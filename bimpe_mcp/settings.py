@@ -403,6 +403,15 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
         commands=SERVE,
     ),
     Setting(
+        name="workers",
+        env="BIMPE_WORKERS",
+        default="1",
+        help="HTTP worker processes sharing the port (needs --stateless); each has its own pools and metrics.",
+        parse=_number(int, 1, 64),
+        flag="--workers",
+        commands=SERVE,
+    ),
+    Setting(
         name="max_connections",
         env="BIMPE_MAX_CONNECTIONS",
         default="100",
@@ -509,6 +518,7 @@ class Settings:
     shutdown_grace: float = 20.0
     max_sessions_per_credential: int = 20
     session_idle_timeout: float = 600.0
+    workers: int = 1
     max_connections: int = 100
     pool_timeout: float = 10.0
     max_waits: int = 200
