@@ -56,30 +56,34 @@ class Sandbox:
     api_key: str
     agent_id: str
     pid: int
+    team_keys: list[str]
+    """More keys of the demo team: the sandbox streams at most 5 waits per key, as the Console does."""
 
 
-def _run_sandbox(pipe: Connection) -> None:
-    from bimpe_mcp.sandbox import SandboxStore, start_in_thread
+def _run_sandbox(pipe: Connection, keys: int) -> None:
+    from bimpe_mcp.sandbox import ALL_SCOPES, SandboxStore, start_in_thread
 
     store = SandboxStore()
     assert store.demo_api_key is not None
     store.keys[store.demo_api_key]["rate_limit"] = 10**9  # the load is ours to measure, not its limit
+    team = store.keys[store.demo_api_key]["team_id"]
+    team_keys = [store.add_key(team, ALL_SCOPES, rate_limit=10**9) for _ in range(keys)]
     with start_in_thread(store) as running:
-        pipe.send((running.base_url, store.demo_api_key, store.demo_agent_id))
+        pipe.send((running.base_url, store.demo_api_key, store.demo_agent_id, team_keys))
         pipe.recv()
 
 
 @contextmanager
-def sandbox_process() -> Iterator[Sandbox]:
+def sandbox_process(keys: int = 0) -> Iterator[Sandbox]:
     """The Console stand-in in a process of its own, so its CPU is never counted as the server's."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    process = context.Process(target=_run_sandbox, args=(theirs,), daemon=True)
+    process = context.Process(target=_run_sandbox, args=(theirs, keys), daemon=True)
     process.start()
-    base_url, api_key, agent_id = ours.recv()
+    base_url, api_key, agent_id, team_keys = ours.recv()
     assert process.pid is not None
     try:
-        yield Sandbox(base_url, api_key, agent_id, process.pid)
+        yield Sandbox(base_url, api_key, agent_id, process.pid, team_keys)
     finally:
         ours.send("stop")
         process.join(10)
@@ -180,10 +184,13 @@ class CallFailed(Exception):
     pass
 
 
-async def rpc(http: httpx.AsyncClient, url: str, name: str, arguments: dict[str, Any], ident: int) -> dict[str, Any]:
-    """One stateless 2025-era `tools/call`, as a raw POST; its result, or CallFailed."""
+async def rpc(
+    http: httpx.AsyncClient, url: str, name: str, arguments: dict[str, Any], ident: int, api_key: str | None = None
+) -> dict[str, Any]:
+    """One stateless 2025-era `tools/call`, as a raw POST (with the caller's own key, if given); its result."""
     body = {"jsonrpc": "2.0", "id": ident, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
-    response = await http.post(url, content=json.dumps(body), headers=LEGACY_HEADERS)
+    headers = LEGACY_HEADERS if api_key is None else {**LEGACY_HEADERS, "Authorization": f"Bearer {api_key}"}
+    response = await http.post(url, content=json.dumps(body), headers=headers)
     if response.status_code != 200:
         raise CallFailed(f"{name}: HTTP {response.status_code}")
     if response.headers.get("content-type", "").startswith("text/event-stream"):
@@ -439,8 +446,9 @@ async def throughput(seconds: float, clients: int) -> list[str]:
 
 
 async def waits(count: int, seconds: float, clients: int = 8) -> list[str]:
-    with sandbox_process() as sandbox:
-        flags = ("--stateless", "--max-waits", str(count + 50), "--max-waits-per-key", str(count + 50))
+    per_key = 5
+    with sandbox_process(keys=-(-count // per_key)) as sandbox:
+        flags = ("--stateless", "--max-waits", str(count + 50), "--max-waits-per-key", str(per_key))
         env = server_env(sandbox, BIMPE_LOG_LEVEL="WARNING")
         with httpx.Client(
             base_url=f"{sandbox.base_url}/api/v1/console", headers={"Authorization": f"Bearer {sandbox.api_key}"}
@@ -461,8 +469,9 @@ async def waits(count: int, seconds: float, clients: int = 8) -> list[str]:
                 httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(None)) as waiting,
                 anyio.create_task_group() as tasks,
             ):
-                for n in range(count):
-                    tasks.start_soon(rpc, waiting, server.url, "wait_for_messages", wait, n)
+                for n in range(count):  # each caller brings its own key (pass-through), five waits a key
+                    key = sandbox.team_keys[n // per_key]
+                    tasks.start_soon(rpc, waiting, server.url, "wait_for_messages", wait, n, key)
                 deadline = time.monotonic() + 60
                 async with httpx.AsyncClient() as scrape:
                     while f"bimpe_mcp_open_waits {float(count)}" not in (await scrape.get(metrics)).text:

@@ -441,8 +441,8 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
     Setting(
         name="max_waits_per_key",
         env="BIMPE_MAX_WAITS_PER_KEY",
-        default="20",
-        help="Message waits one API key may hold open at once.",
+        default="5",
+        help="Message waits one API key may hold open at once (the sandbox, like the Console, streams 5 per key).",
         parse=_number(int, 1, 10_000),
         flag="--max-waits-per-key",
         commands=SERVE,
@@ -522,7 +522,7 @@ class Settings:
     max_connections: int = 100
     pool_timeout: float = 10.0
     max_waits: int = 200
-    max_waits_per_key: int = 20
+    max_waits_per_key: int = 5
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"

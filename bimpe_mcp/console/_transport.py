@@ -121,8 +121,9 @@ class ConnectionLimits:
     """Seconds a request waits for a free pooled connection before it is refused as local overload."""
     waits: int = 200
     """Message streams open at once in the process, each on its own connection outside the request pool."""
-    waits_per_key: int = 20
-    """Message streams one API key may hold open, so one team cannot take every wait."""
+    waits_per_key: int = 5
+    """Message streams one API key may hold open, so one team cannot take every wait (the sandbox, like the
+    Console, refuses a sixth stream per key with a 429)."""
 
 
 Replay = Literal["safe", "connect_only", "never"]
