@@ -27,7 +27,8 @@ __all__ = ["EXIT_OK", "EXIT_TOOL_FAILED", "EXIT_USAGE", "build_parser", "main", 
 EXIT_OK = 0
 """Done. Also when the reader of stdout left early (`… | head`), and after Ctrl-C."""
 EXIT_TOOL_FAILED = 1
-"""`call`: the tool returned an error, or there is no such tool. `demo`: a step failed."""
+"""`call`: the tool returned an error, or there is no such tool. `demo`: a step failed. `serve --workers`:
+a worker failed at start-up."""
 EXIT_USAGE = 2
 """Bad usage or configuration: a flag, a setting, a missing key, or a host and port that cannot be bound."""
 
