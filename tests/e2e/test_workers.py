@@ -83,7 +83,7 @@ async def test_two_workers_share_the_port_count_their_calls_and_drain_on_sigterm
                 listed = await client.call_tool("list_workflows", {"all_pages": True}, progress_callback=progress)
                 assert not listed.is_error and walk
                 before = store.counts.get("workflows.create", 0)
-                sandbox.faults.replace(latency_s=2.0, only_paths="/workflows$")
+                sandbox.faults.replace(latency_s=1.0, only_paths="/workflows$")
                 result: dict[str, Any] = {}
 
                 async def create() -> None:
