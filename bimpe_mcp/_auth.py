@@ -30,7 +30,6 @@ from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
-import jwt
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken, TokenVerifier
@@ -339,6 +338,10 @@ class JwtVerifier(TokenVerifier):
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        # Imported here: only gateway mode with JWTs needs PyJWT, about 2 MB of every other server's memory.
+        import jwt
+
+        self._jwt = jwt
         # PyJWT caches the key set (5 minutes) and refetches for an unknown kid at most every 30 s.
         self._keys = jwt.PyJWKClient(jwks_url, lifespan=300, timeout=10)
         self._limiter = anyio.CapacityLimiter(4)
@@ -348,7 +351,7 @@ class JwtVerifier(TokenVerifier):
             return None
         try:
             claims = await anyio.to_thread.run_sync(self._decode, token, limiter=self._limiter)
-        except (jwt.PyJWTError, ValueError) as error:
+        except (self._jwt.PyJWTError, ValueError) as error:
             logger.debug("JWT refused: %s", type(error).__name__)
             return None
         subject = str(claims.get("sub") or "") or None
@@ -366,6 +369,7 @@ class JwtVerifier(TokenVerifier):
 
     def _decode(self, token: str) -> dict[str, Any]:
         key = self._keys.get_signing_key_from_jwt(token)
+        jwt = self._jwt
         algorithm = jwt.get_unverified_header(token).get("alg")
         if algorithm not in _JWT_ALGORITHMS or algorithm != key.algorithm_name:
             raise jwt.InvalidAlgorithmError(f"algorithm {algorithm!r} is not accepted")

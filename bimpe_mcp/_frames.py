@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mcp.shared._stream_protocols import WriteStream
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MAX_FRAME_BYTES", "FrameGuard", "refusal", "send_error", "serve_stdio", "too_large"]
+__all__ = ["MAX_FRAME_BYTES", "FrameGuard", "refusal", "replay", "send_error", "serve_stdio", "too_large"]
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 """The largest stdio line or HTTP body we read. 4 MiB is the SDK's own HTTP body limit: tool
@@ -198,14 +198,14 @@ class FrameGuard:
             return
         frame = bytes(body)
         if not _is_json(headers):
-            await self.app(scope, _replay(frame, receive), send)
+            await self.app(scope, replay(frame, receive), send)
             return
         error = refusal(frame)
         if error is not None:
             logger.info("answered a malformed message with %s: %s", error.error.code, error.error.message)
             await send_error(send, 400, error)
             return
-        await self.app(scope, _replay(frame, receive), send)
+        await self.app(scope, replay(frame, receive), send)
 
 
 def _is_json(headers: dict[bytes, bytes]) -> bool:
@@ -214,7 +214,7 @@ def _is_json(headers: dict[bytes, bytes]) -> bool:
     return any(media_type.strip().lower() == b"application/json" for media_type in media_types)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
     """A receive that hands the app the body already read, then defers to the server's."""
     pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 

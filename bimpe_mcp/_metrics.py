@@ -26,6 +26,7 @@ class Metrics:
     def __init__(self) -> None:
         self._in_flight = 0
         self._count_sessions: Callable[[], int] | None = None
+        self._count_waits: Callable[[], int] | None = None
 
     @functools.cached_property
     def _collectors(self) -> _Collectors:
@@ -39,6 +40,11 @@ class Metrics:
     def open_sessions(self) -> int:
         """Stateful sessions open now, as the session manager counts them (0 without one)."""
         return 0 if self._count_sessions is None else self._count_sessions()
+
+    @property
+    def open_waits(self) -> int:
+        """Message waits holding a Console stream open now, as the Console transport counts them."""
+        return 0 if self._count_waits is None else self._count_waits()
 
     @property
     def in_flight(self) -> int:
@@ -68,6 +74,10 @@ class Metrics:
     def count_sessions_with(self, count: Callable[[], int]) -> None:
         """Read the open sessions from `count` at each scrape: the session manager owns that number."""
         self._count_sessions = count
+
+    def count_waits_with(self, count: Callable[[], int]) -> None:
+        """Read the open message waits from `count` at each scrape: the Console transport owns that number."""
+        self._count_waits = count
 
     def render(self) -> str:
         """The Prometheus text exposition of every metric."""
@@ -114,3 +124,7 @@ class _Collectors:
             "bimpe_mcp_open_sessions", "Stateful MCP sessions open on this server.", registry=self.registry
         )
         open_sessions.set_function(lambda: metrics.open_sessions)
+        open_waits = Gauge(
+            "bimpe_mcp_open_waits", "Message waits holding a Console stream open now.", registry=self.registry
+        )
+        open_waits.set_function(lambda: metrics.open_waits)

@@ -8,6 +8,8 @@ nothing is in flight, or the grace is over.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Sequence
 from types import FrameType
@@ -24,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._redact import Redactor
-from bimpe_mcp.console import ConsoleError, ConsoleTransport
+from bimpe_mcp.console import ConsoleError, ConsoleOverloadedError, ConsoleTransport
 
 __all__ = ["ConsoleReadiness", "Drain", "DrainGate", "DrainingServer", "metrics_app", "metrics_route"]
 
@@ -51,6 +53,9 @@ class ConsoleReadiness:
     async def _probe(self) -> tuple[int, dict[str, Any]]:
         try:
             status = await self.transport.ping(self.timeout)
+        except ConsoleOverloadedError as error:
+            # Every pooled connection is busy: this replica is overloaded, the Console may well be up.
+            return 503, {"status": "not_ready", "console": "unknown", "error": error.message}
         except ConsoleError as error:
             # The message names the Console's address: mask any credential written into it.
             return 503, {"status": "not_ready", "console": "unreachable", "error": Redactor().text(error.message)}
@@ -126,9 +131,11 @@ class DrainGate:
 class DrainingServer(uvicorn.Server):
     """uvicorn that drains on SIGTERM or Ctrl-C before it exits; a second signal exits at once."""
 
-    def __init__(self, config: uvicorn.Config, drain: Drain) -> None:
+    def __init__(self, config: uvicorn.Config, drain: Drain, *, parent_pid: int | None = None) -> None:
+        """`parent_pid`: a worker's supervisor; should it vanish (killed outright), the worker drains and exits."""
         super().__init__(config)
         self.drain = drain
+        self.parent_pid = parent_pid
         self._stop_signal: int | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -140,6 +147,8 @@ class DrainingServer(uvicorn.Server):
         self.drain.start()
 
     async def on_tick(self, counter: int) -> bool:
+        if self.parent_pid is not None and os.getppid() != self.parent_pid and not self.drain.started:
+            self.handle_exit(signal.SIGTERM, None)
         if self.drain.started and not self.should_exit:
             for listener in self.servers:
                 listener.close()  # no new connections; the open ones finish their requests

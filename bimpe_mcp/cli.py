@@ -6,6 +6,7 @@ Imports stay inside the commands, so `bimpe-mcp` over stdio loads only what it s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -26,7 +27,8 @@ __all__ = ["EXIT_OK", "EXIT_TOOL_FAILED", "EXIT_USAGE", "build_parser", "main", 
 EXIT_OK = 0
 """Done. Also when the reader of stdout left early (`… | head`), and after Ctrl-C."""
 EXIT_TOOL_FAILED = 1
-"""`call`: the tool returned an error, or there is no such tool. `demo`: a step failed."""
+"""`call`: the tool returned an error, or there is no such tool. `demo`: a step failed. `serve --workers`:
+a worker failed at start-up."""
 EXIT_USAGE = 2
 """Bad usage or configuration: a flag, a setting, a missing key, or a host and port that cannot be bound."""
 
@@ -185,6 +187,19 @@ def _start_up_refusal(settings: Settings, command: str) -> str | None:
         ):
             if unknown := [name for name in names if name not in known]:
                 return f"{label}: unknown tool {unknown[0]!r}; `bimpe-mcp tools` lists them"
+    if command == "serve" and settings.workers > 1:
+        if settings.transport != "http":
+            return "--workers / BIMPE_WORKERS: more than one worker needs --transport http"
+        if not settings.stateless:
+            return (
+                "--workers / BIMPE_WORKERS: more than one worker needs --stateless / BIMPE_STATELESS: a stateful "
+                "session lives in one process, and its next request may reach another worker"
+            )
+        if settings.sandbox:
+            return (
+                "--workers / BIMPE_WORKERS: each worker would run its own --sandbox with its own data; run "
+                "`bimpe-mcp sandbox` and point BIMPE_BASE_URL at it"
+            )
     if command == "serve" and settings.transport == "http":
         from bimpe_mcp._auth import startup_problem
         from bimpe_mcp._netsec import bind_refusal
@@ -234,7 +249,8 @@ def _serve(settings: Settings) -> int:
 
     from bimpe_mcp.server import build_server
 
-    listening = metrics_listening = None
+    listening = None
+    metrics_listening: list[socket.socket] = []
     if settings.transport == "http":
         from bimpe_mcp._sockets import ListenError, listen
 
@@ -243,11 +259,20 @@ def _serve(settings: Settings) -> int:
         except ListenError as error:
             return _fail(f"{error}; set another --port / BIMPE_PORT (0 picks a free one) or --host / BIMPE_HOST")
         if settings.metrics_port is not None:
+            # One metrics port per worker, from --metrics-port up: each worker counts its own calls.
+            ports = [settings.metrics_port + i if settings.metrics_port else 0 for i in range(settings.workers)]
             try:
-                metrics_listening = listen(settings.host, settings.metrics_port)
+                metrics_listening.extend(listen(settings.host, port) for port in ports)
             except ListenError as error:
-                listening.close()
+                for sock in (listening, *metrics_listening):
+                    sock.close()
                 return _fail(f"{error}; set another --metrics-port / BIMPE_METRICS_PORT")
+        if settings.workers > 1:
+            try:
+                return _serve_workers(settings, listening, metrics_listening)
+            finally:
+                for sock in (listening, *metrics_listening):
+                    sock.close()
     settings, sandbox = _with_backend(settings, announce_key=settings.transport == "http")
     server = build_server(settings)
     try:
@@ -263,23 +288,110 @@ def _serve(settings: Settings) -> int:
 
             anyio.run(stdio)
         else:
-            _serve_http(server, settings, listening, metrics_listening)
+            _serve_http(server, settings, listening, metrics_listening[0] if metrics_listening else None)
     except KeyboardInterrupt:
         pass
     finally:
-        for sock in (listening, metrics_listening):
-            if sock is not None:
-                sock.close()
+        for sock in metrics_listening if listening is None else [listening, *metrics_listening]:
+            sock.close()
         if sandbox is not None:
             sandbox.stop()
     return EXIT_OK
 
 
+_WORKER_FAILED_EARLY_S = 5.0
+"""A worker that exits this soon after it started is failing, not crashing once: the service stops."""
+
+
+def _serve_workers(settings: Settings, listening: socket.socket, metrics_listening: list[socket.socket]) -> int:
+    """Serve stateless HTTP from `settings.workers` forked processes sharing the listening socket.
+
+    The kernel hands each new connection to one worker. A signal is passed on to every worker, which
+    drains as a single server does; this process exits once they have all exited. A worker that
+    dies is replaced, unless it died at start-up. Each worker has its own Console pools, limits and
+    metrics (worker i serves them on its own port, `--metrics-port` + i); with --workers and no
+    --metrics-port, no worker serves /metrics, as a scrape would read one random worker's counts.
+    """
+    import logging
+    import secrets
+    import signal
+    import time
+    from dataclasses import replace
+
+    # Loaded here, once, so every worker shares the pages instead of importing it again.
+    from bimpe_mcp.server import build_server
+
+    log = logging.getLogger("bimpe_mcp")
+    if settings.state_key is None:
+        # A multi-round confirmation may end on another worker than it began on: they share one key.
+        settings = replace(settings, state_key=secrets.token_hex(32))
+    parent = os.getpid()
+    workers: dict[int, tuple[int, float]] = {}
+    """pid -> (worker index, when it started)"""
+    stopping = 0
+
+    def start(index: int) -> None:
+        pid = os.fork()
+        if pid:
+            workers[pid] = (index, time.monotonic())
+            return
+        code = 1
+        try:
+            # Its own process group: a Ctrl-C in the terminal reaches only the parent, which passes it on once.
+            os.setpgid(0, 0)
+            for handled in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(handled, signal.default_int_handler)
+            metrics = metrics_listening[index] if metrics_listening else None
+            with contextlib.suppress(KeyboardInterrupt):
+                _serve_http(build_server(settings), settings, listening, metrics, parent_pid=parent)
+            code = 0
+        except BaseException:
+            log.exception("worker %d failed", index)
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
+    def stop(sig: int, frame: object) -> None:
+        nonlocal stopping
+        stopping += 1
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)  # a second signal here stops the workers at once
+
+    for index in range(settings.workers):
+        start(index)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("serving MCP with %d workers (pids %s)", settings.workers, ", ".join(map(str, workers)))
+    failed = False
+    while workers:
+        pid, status = os.wait()
+        index, started = workers.pop(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            continue
+        if time.monotonic() - started < _WORKER_FAILED_EARLY_S:
+            log.error("worker %d (pid %d) exited with %d at start-up; stopping the service", index, pid, code)
+            failed = True
+            stop(signal.SIGTERM, None)
+            continue
+        log.warning("worker %d (pid %d) exited with %d; starting another", index, pid, code)
+        start(index)
+    return EXIT_TOOL_FAILED if failed else EXIT_OK
+
+
 def _serve_http(
-    server: BimpeServer, settings: Settings, listening: socket.socket, metrics_listening: socket.socket | None
+    server: BimpeServer,
+    settings: Settings,
+    listening: socket.socket,
+    metrics_listening: socket.socket | None,
+    *,
+    parent_pid: int | None = None,
 ) -> None:
     """Serve until SIGTERM or Ctrl-C, then drain: no new connections or MCP requests, up to
-    `settings.shutdown_grace` seconds for those in flight; the process then exits 0."""
+    `settings.shutdown_grace` seconds for those in flight; the process then exits 0.
+
+    `parent_pid`: a worker's supervisor; the worker drains too if that process goes away."""
     import logging
     import signal
     import threading
@@ -297,7 +409,7 @@ def _serve_http(
     config = uvicorn.Config(
         create_app(server, settings, drain=drain), log_level="warning", access_log=False, timeout_graceful_shutdown=2
     )
-    service = DrainingServer(config, drain)
+    service = DrainingServer(config, drain, parent_pid=parent_pid)
     scrapes = None
     if metrics_listening is not None:
         guarded = metrics_app(server.backend.metrics, network_middleware(settings))

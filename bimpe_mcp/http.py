@@ -28,6 +28,7 @@ from bimpe_mcp._frames import FrameGuard
 from bimpe_mcp._narrowing import ReadNarrowing, request_narrowing
 from bimpe_mcp._netsec import network_middleware, transport_security
 from bimpe_mcp._operations import ConsoleReadiness, Drain, DrainGate, metrics_route
+from bimpe_mcp._responses import ResponseModes, answer_per_request
 from bimpe_mcp._secret_page import secret_entry_routes
 from bimpe_mcp.server import BimpeServer
 from bimpe_mcp.settings import Settings
@@ -55,12 +56,15 @@ def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None =
         max_request_body_size=settings.max_body_bytes,
         session_idle_timeout=settings.session_idle_timeout,
     )
+    sessions = server.mcp.session_manager
+    # One JSON body for a request that cannot stream anything, an SSE stream otherwise (see _responses.py).
+    answer_per_request(sessions)
+    answering = ResponseModes(mcp_app, path="/mcp", streaming_tools=server.tools.streaming)
     # Answers the malformed JSON-RPC bodies the SDK drops or mislabels (see _frames.py), and reads
     # the X-MCP-* narrowing headers before the body (see _narrowing.py).
     guarded_mcp_app = ReadNarrowing(
-        FrameGuard(mcp_app, path="/mcp", max_bytes=settings.max_body_bytes), server_agent_id=settings.agent_id
+        FrameGuard(answering, path="/mcp", max_bytes=settings.max_body_bytes), server_agent_id=settings.agent_id
     )
-    sessions = server.mcp.session_manager
     # The SDK keeps its open sessions in a private map and has no count of them to read instead;
     # tests/e2e/test_operations.py fails if that changes.
     server.backend.metrics.count_sessions_with(lambda: len(sessions._server_instances))
@@ -83,6 +87,9 @@ def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None =
         status, body = await readiness.check()
         return JSONResponse(body, status_code=status)
 
+    # With workers, a scrape here would read one random worker's counts: they serve on ports of their own.
+    metrics_here = settings.metrics_port is None and settings.workers == 1
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with sessions.run():
@@ -95,7 +102,7 @@ def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None =
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            *([metrics_route(server.backend.metrics)] if settings.metrics_port is None else []),
+            *([metrics_route(server.backend.metrics)] if metrics_here else []),
             *protected_resource_routes(settings),
             # A browser brings no credential: the one-time link is the capability, sealed with the caller
             # that opened it, whose key (pass-through) or the server's (gateway) makes the Console call.

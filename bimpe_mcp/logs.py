@@ -78,5 +78,6 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False, secrets:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "sse_starlette"):
+    # mcp.server.streamable_http logs every stateless request's end at INFO.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "sse_starlette", "mcp.server.streamable_http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -99,7 +99,7 @@ def build_server(
     metrics = Metrics()
 
     def open_console() -> ConsoleTransport:
-        from bimpe_mcp.console import ConsoleTransport, RetryPolicy
+        from bimpe_mcp.console import ConnectionLimits, ConsoleTransport, RetryPolicy
 
         return ConsoleTransport(
             base_url=settings.base_url,
@@ -109,6 +109,12 @@ def build_server(
             user_agent=f"bimpe-mcp/{__version__}",
             on_response=metrics.record_console_response,
             on_retry=metrics.record_console_retry,
+            limits=ConnectionLimits(
+                connections=settings.max_connections,
+                pool_timeout=settings.pool_timeout,
+                waits=settings.max_waits,
+                waits_per_key=settings.max_waits_per_key,
+            ),
         )
 
     backend = Backend(
@@ -120,6 +126,8 @@ def build_server(
         butterbase=_butterbase(settings, http_transport),
         secret_arguments=settings.secret_arguments,
     )
+    # Read at each scrape; no wait is open before a call has opened the pool.
+    metrics.count_waits_with(lambda: backend.transport.open_waits if "transport" in backend.__dict__ else 0)
     unavailable = {} if backend.butterbase else {"butterbase": _BUTTERBASE_UNSET}
     specs, hidden = select_tools(
         CATALOG,

@@ -413,6 +413,51 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
         commands=SERVE,
     ),
     Setting(
+        name="workers",
+        env="BIMPE_WORKERS",
+        default="1",
+        help="HTTP worker processes sharing the port (needs --stateless); each has its own pools and metrics.",
+        parse=_number(int, 1, 64),
+        flag="--workers",
+        commands=SERVE,
+    ),
+    Setting(
+        name="max_connections",
+        env="BIMPE_MAX_CONNECTIONS",
+        default="100",
+        help="Pooled connections to the Console for ordinary calls (message waits have their own).",
+        parse=_number(int, 1, 10_000),
+        flag="--max-connections",
+        commands=SERVE,
+    ),
+    Setting(
+        name="pool_timeout",
+        env="BIMPE_POOL_TIMEOUT",
+        default="10",
+        help="Seconds a call waits for a free pooled connection before it fails as local overload.",
+        parse=_number(float, 0.01, 600),
+        flag="--pool-timeout",
+        commands=SERVE,
+    ),
+    Setting(
+        name="max_waits",
+        env="BIMPE_MAX_WAITS",
+        default="200",
+        help="Message waits (wait_for_messages, send_test_message's reply) open at once, each on its own connection.",
+        parse=_number(int, 1, 10_000),
+        flag="--max-waits",
+        commands=SERVE,
+    ),
+    Setting(
+        name="max_waits_per_key",
+        env="BIMPE_MAX_WAITS_PER_KEY",
+        default="5",
+        help="Message waits one API key may hold open at once (the sandbox, like the Console, streams 5 per key).",
+        parse=_number(int, 1, 10_000),
+        flag="--max-waits-per-key",
+        commands=SERVE,
+    ),
+    Setting(
         name="log_level",
         env="BIMPE_LOG_LEVEL",
         default="INFO",
@@ -520,6 +565,11 @@ class Settings:
     butterbase_api_key: str | None = field(default=None, repr=False)
     butterbase_app_id: str | None = None
     secret_arguments: Literal["allow", "refuse"] = "allow"
+    workers: int = 1
+    max_connections: int = 100
+    pool_timeout: float = 10.0
+    max_waits: int = 200
+    max_waits_per_key: int = 5
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"

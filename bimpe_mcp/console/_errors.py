@@ -4,6 +4,7 @@
     ├── ConsoleRequestError            refused before sending: nothing reached the Console
     │   ├── InvalidIdError             an id that cannot be one path segment
     │   └── InvalidApiKeyError         a key that cannot be sent (blank, whitespace or control characters)
+    ├── ConsoleOverloadedError         this process is at its own limit (connections, open waits): not sent
     ├── ConsoleConnectionError         the request never got an answer (connect, read, dropped)
     │   └── ConsoleTimeoutError
     ├── ConsoleResponseError           an answer that is not the Console's envelope (HTML, truncated JSON)
@@ -26,7 +27,7 @@ What to do about an error is the caller's business (the MCP tools say it in `too
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from bimpe_mcp.upstream import UpstreamError
 
@@ -38,6 +39,7 @@ __all__ = [
     "ConsoleAPIError",
     "ConsoleConnectionError",
     "ConsoleError",
+    "ConsoleOverloadedError",
     "ConsoleRequestError",
     "ConsoleResponseError",
     "ConsoleTimeoutError",
@@ -93,6 +95,23 @@ class InvalidIdError(ConsoleRequestError):
 
 class InvalidApiKeyError(ConsoleRequestError):
     """An API key that cannot be sent: blank, or holding whitespace or control characters."""
+
+
+OverloadLimit = Literal["connections", "waits", "waits_per_key"]
+
+
+class ConsoleOverloadedError(ConsoleError):
+    """This process is at one of its own limits, so the request was not sent: the Console is not at fault.
+
+    `limit` names which (`ConnectionLimits`): no pooled connection came free within the pool timeout,
+    or the process or the key already holds its cap of open waits. Retrying it at once as an outage
+    would only add load; it is never retried here.
+    """
+
+    def __init__(self, message: str, *, limit: OverloadLimit, cap: int) -> None:
+        super().__init__(message)
+        self.limit: OverloadLimit = limit
+        self.cap = cap
 
 
 class ConsoleConnectionError(ConsoleError):

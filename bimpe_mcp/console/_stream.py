@@ -89,6 +89,12 @@ class MessageStream:
         return self._messages()
 
     async def _messages(self) -> AsyncGenerator[Message, None]:
+        with self._client.transport.wait_slot(self._client.api_key):
+            async with aclosing(self._waited_messages()) as messages:
+                async for message in messages:
+                    yield message
+
+    async def _waited_messages(self) -> AsyncGenerator[Message, None]:
         if self._after is None:
             self._after = await self._latest_position()
         failures = 0
@@ -146,7 +152,7 @@ class MessageStream:
         if self._after:
             params["after"] = self._after
         timeout = httpx.Timeout(transport.timeout, read=self._read_timeout)
-        async with aconnect_sse(transport.http, "GET", path, params=params, timeout=timeout) as source:
+        async with aconnect_sse(transport.streams, "GET", path, params=params, timeout=timeout) as source:
             response = source.response
             if response.status_code != 200:
                 await response.aread()

@@ -8,9 +8,11 @@ The typed endpoint methods in `_client.py` only describe requests.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +21,7 @@ import httpx
 from bimpe_mcp import DEFAULT_BASE_URL
 from bimpe_mcp.console._errors import (
     ConsoleConnectionError,
+    ConsoleOverloadedError,
     ConsoleRequestError,
     ConsoleResponseError,
     ConsoleTimeoutError,
@@ -27,11 +30,20 @@ from bimpe_mcp.console._errors import (
     error_class_for,
     parse_field_errors,
 )
-from bimpe_mcp.upstream import HEADER_TOKEN, Replay, RequestSpec, RetryingTransport, RetryPolicy, UpstreamError
+from bimpe_mcp.upstream import (
+    HEADER_TOKEN,
+    ConnectionLimits,
+    Replay,
+    RequestSpec,
+    RetryingTransport,
+    RetryPolicy,
+    UpstreamError,
+)
 
 __all__ = [
     "API_PREFIX",
     "DEFAULT_BASE_URL",
+    "ConnectionLimits",
     "ConsoleTransport",
     "PageMeta",
     "Replay",
@@ -128,6 +140,7 @@ class ConsoleTransport(RetryingTransport[Result[Any]]):
         user_agent: str = "bimpe-mcp",
         on_response: Callable[[int], None] | None = None,
         on_retry: Callable[[str], None] | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -139,7 +152,60 @@ class ConsoleTransport(RetryingTransport[Result[Any]]):
             on_response=on_response,
             on_retry=on_retry,
             logger=logger,
+            limits=limits,
         )
+        self._streams: httpx.AsyncClient | None = None
+        self.open_waits = 0
+        """Message streams holding a wait slot now (`wait_slot`)."""
+        self._waits_by_key: dict[bytes, int] = {}
+
+    @property
+    def streams(self) -> httpx.AsyncClient:
+        """The message streams' own pool (they hold a connection while they wait), as large as the
+        process's cap of open waits, so waits never starve ordinary requests."""
+        if self._streams is None:
+            self._streams = self._pool(self.limits.waits)
+        return self._streams
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self._streams is not None:
+            await self._streams.aclose()
+            self._streams = None
+
+    @contextmanager
+    def wait_slot(self, api_key: str) -> Iterator[None]:
+        """Hold one open wait for `api_key`, or refuse it at once when the process or the key is at its cap.
+
+        A refusal is immediate, not queued: a wait queued behind others could outlast its own timeout.
+        """
+        key = hashlib.sha256(api_key.encode()).digest()
+        held = self._waits_by_key.get(key, 0)
+        if self.open_waits >= self.limits.waits:
+            raise ConsoleOverloadedError(
+                f"{self.open_waits} message waits are open in this server, its cap",
+                limit="waits",
+                cap=self.limits.waits,
+            )
+        if held >= self.limits.waits_per_key:
+            raise ConsoleOverloadedError(
+                f"this API key already holds {held} open message waits, its cap",
+                limit="waits_per_key",
+                cap=self.limits.waits_per_key,
+            )
+        self.open_waits += 1
+        self._waits_by_key[key] = held + 1
+        try:
+            yield
+        finally:
+            self.open_waits -= 1
+            if (left := self._waits_by_key[key] - 1) > 0:
+                self._waits_by_key[key] = left
+            else:
+                del self._waits_by_key[key]
+
+    def overload_error(self) -> UpstreamError:
+        return ConsoleOverloadedError(self.overload_message(), limit="connections", cap=self.limits.connections)
 
     async def ping(self, timeout: float) -> int:
         """The status of an unauthenticated GET of the base URL: any answer, even 404, means the Console is up."""

@@ -188,6 +188,7 @@ TOOLS = (
         toolset="butterbase",
         scope=Scope.TEAM,
         api="butterbase",
+        asks_user=True,
     ),
     ToolSpec(
         name="butterbase_list_connections",

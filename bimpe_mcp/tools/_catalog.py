@@ -99,7 +99,9 @@ class ToolFacts:
     to a contact, a real phone call, an email sent as a user). `scope` says how `--agent-id`
     confines the tool (a `ToolSpec` without one defaults to `Scope.AGENT`). `api`: the API its
     runner calls. `untrusted`: the output fields holding text written outside the team, dotted
-    (`items[].message`), derived from the output model (see `_fencing`).
+    (`items[].message`), derived from the output model (see `_fencing`). `asks_user`: the call may
+    offer the user a page or link through URL elicitation before its result (a secret-entry page,
+    an OAuth link), so over HTTP its answer is a stream.
     """
 
     name: str
@@ -112,6 +114,7 @@ class ToolFacts:
     outward: bool = False
     api: str = "console"
     untrusted: tuple[str, ...] = ()
+    asks_user: bool = False
 
     @property
     def read_only(self) -> bool:
@@ -142,6 +145,7 @@ class ToolFacts:
             "outward": self.outward,
             "api": self.api,
             "untrusted": list(self.untrusted),
+            "asks_user": self.asks_user,
         }
 
     @classmethod
@@ -157,6 +161,7 @@ class ToolFacts:
             outward=data["outward"],
             api=data["api"],
             untrusted=tuple(data["untrusted"]),
+            asks_user=data["asks_user"],
         )
 
 

@@ -174,6 +174,7 @@ def describe_console_error(
     from bimpe_mcp.console import (  # only a call that reached the Console gets here
         ConsoleAPIError,
         ConsoleConnectionError,
+        ConsoleOverloadedError,
         ConsoleResponseError,
         NotFoundError,
         PermissionDeniedError,
@@ -194,6 +195,11 @@ def describe_console_error(
             lines.append(f"Rate limited: retry after {wait}.")
         else:
             lines.append(f"Fix: {console_fix(error, key_source)}")
+    elif isinstance(error, ConsoleOverloadedError):
+        lines = [
+            f"{spec.name} failed: this MCP server is at its own limit: {error.message}. Nothing was sent to the "
+            f"Console, which is not at fault. {_OVERLOAD_FIX[error.limit]}"
+        ]
     elif isinstance(error, ConsoleResponseError):
         lines = [f"{spec.name} failed: {error.message}{request}. The Console or a proxy in front of it misbehaved."]
     elif isinstance(error, ConsoleConnectionError):
@@ -202,6 +208,14 @@ def describe_console_error(
         lines = [f"{spec.name} failed: {error.message}{request}."]
     lines.append(_write_outcome(spec, error, idempotency_key, wrote=wrote))
     return "\n".join(line for line in lines if line)
+
+
+_OVERLOAD_FIX = {
+    "connections": "Retry in a few seconds; the operator can raise BIMPE_MAX_CONNECTIONS or BIMPE_POOL_TIMEOUT.",
+    "waits": "Retry once another wait has ended; the operator can raise BIMPE_MAX_WAITS.",
+    "waits_per_key": "End one of this key's other waits first; the operator can raise BIMPE_MAX_WAITS_PER_KEY.",
+}
+"""What to do about each local limit, naming the setting that moves it (README: Settings)."""
 
 
 _BUTTERBASE_FIXES: dict[str, str] = {

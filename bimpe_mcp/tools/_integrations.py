@@ -404,6 +404,7 @@ TOOLS = (
         output=Configured,
         run=_configure_pipedream,
         hints=UPDATE.reaching_out(),
+        asks_user=True,
     ),
     ToolSpec(
         name="check_secret_entry",

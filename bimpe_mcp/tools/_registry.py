@@ -248,6 +248,17 @@ class ToolFactory:
     def tools(self) -> list[Tool]:
         return [entry.tool for entry in self.bound.values()]
 
+    @property
+    def streaming(self) -> frozenset[str]:
+        """The tools whose call may send something before its result: a question to the user (a confirmation,
+        a page or link offered by URL elicitation), or keep-alive pings while it waits (a `timeout_s`
+        parameter). Over HTTP they are answered as SSE streams."""
+        return frozenset(
+            name
+            for name, entry in self.bound.items()
+            if entry.confirmed or entry.facts.asks_user or "timeout_s" in entry.tool.parameters["properties"]
+        )
+
     def _confirmed_target(self, name: str, ctx: Context[Any, Any]) -> tuple[ToolFacts, dict[str, Any]]:
         entry = self.bound[name]
         return entry.facts, self._injected(entry, ctx.request_context)
@@ -683,7 +694,13 @@ class ToolFactory:
             else:
                 outcome = "error" if result.is_error else "ok"
         self.backend.metrics.record_tool(spec.name, outcome, elapsed)
-        logger.info(
+        # A call that went well is a DEBUG line (the metrics count it): at INFO, building and redacting a
+        # record for every call cost a noticeable share of a call's CPU. Anything else stays at INFO.
+        level = logging.DEBUG if outcome == "ok" else logging.INFO
+        if not logger.isEnabledFor(level):
+            return result
+        logger.log(
+            level,
             "tool %s %s in %.0fms (console requests: %s)",
             spec.name,
             outcome,

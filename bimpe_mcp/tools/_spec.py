@@ -111,6 +111,8 @@ class ToolSpec(ToolFacts):
     def __post_init__(self) -> None:
         if self.api not in ("console", "butterbase"):
             raise TypeError(f"{self.name}: api must be console or butterbase")
+        if self.secret_entry is not None:  # without its secrets, the call offers the secret-entry page
+            object.__setattr__(self, "asks_user", True)
         paths = model_untrusted_paths(self.output)
         object.__setattr__(self, "untrusted", tuple(".".join(path).replace(".[]", "[]") for path in paths))
         if self.scope is None:
@@ -139,6 +141,7 @@ class ToolSpec(ToolFacts):
             outward=self.outward,
             api=self.api,
             untrusted=self.untrusted,
+            asks_user=self.asks_user,
         )
 
     @property

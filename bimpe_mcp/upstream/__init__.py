@@ -7,6 +7,22 @@ retries, timeouts, idempotency keys and the "may have been applied" bookkeeping 
 
 from bimpe_mcp.upstream._errors import UpstreamError
 from bimpe_mcp.upstream._paths import PathBuilder
-from bimpe_mcp.upstream._transport import HEADER_TOKEN, Replay, RequestSpec, RetryingTransport, RetryPolicy
+from bimpe_mcp.upstream._transport import (
+    HEADER_TOKEN,
+    ConnectionLimits,
+    Replay,
+    RequestSpec,
+    RetryingTransport,
+    RetryPolicy,
+)
 
-__all__ = ["HEADER_TOKEN", "PathBuilder", "Replay", "RequestSpec", "RetryPolicy", "RetryingTransport", "UpstreamError"]
+__all__ = [
+    "HEADER_TOKEN",
+    "ConnectionLimits",
+    "PathBuilder",
+    "Replay",
+    "RequestSpec",
+    "RetryPolicy",
+    "RetryingTransport",
+    "UpstreamError",
+]

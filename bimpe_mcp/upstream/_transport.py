@@ -23,14 +23,14 @@ import httpx
 
 from bimpe_mcp.upstream._errors import UpstreamError
 
-__all__ = ["HEADER_TOKEN", "Replay", "RequestSpec", "RetryPolicy", "RetryingTransport"]
+__all__ = ["HEADER_TOKEN", "ConnectionLimits", "Replay", "RequestSpec", "RetryPolicy", "RetryingTransport"]
 
 R = TypeVar("R")
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
 """Visible ASCII: what an API key or an idempotency key may hold and still be one header value."""
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,21 @@ class RetryPolicy:
     backoff_base: float = 0.5
     backoff_max: float = 8.0
     retry_after_cap: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """What one process may hold of an API at once; past a limit a call gets the client's overload error."""
+
+    connections: int = 100
+    """Pooled connections for ordinary requests."""
+    pool_timeout: float = 10.0
+    """Seconds a request waits for a free pooled connection before it is refused as local overload."""
+    waits: int = 200
+    """Message streams open at once in the process, each on its own connection outside the request pool."""
+    waits_per_key: int = 5
+    """Message streams one API key may hold open, so one team cannot take every wait (the sandbox, like the
+    Console, refuses a sixth stream per key with a 429)."""
 
 
 Replay = Literal["safe", "connect_only", "never"]
@@ -108,6 +123,7 @@ class RetryingTransport(ABC, Generic[R]):
         on_response: Callable[[int], None] | None = None,
         on_retry: Callable[[str], None] | None = None,
         logger: logging.Logger | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.prefix = prefix
@@ -116,23 +132,28 @@ class RetryingTransport(ABC, Generic[R]):
         self.on_response = on_response
         self.on_retry = on_retry
         self.logger = logger or logging.getLogger("bimpe_mcp.upstream")
+        self.limits = limits or ConnectionLimits()
         self._transport = transport
         self._user_agent = user_agent
         self._http: httpx.AsyncClient | None = None
         self._random = random.Random()
 
+    def _pool(self, size: int) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url + self.prefix,
+            timeout=httpx.Timeout(self.timeout, pool=self.limits.pool_timeout),
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            transport=self._transport,
+            cookies=_no_cookies(),
+            headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
     @property
     def http(self) -> httpx.AsyncClient:
-        """The pool, created on first use: loading TLS roots would otherwise slow every start-up."""
+        """The request pool, created on first use: loading TLS roots would otherwise slow every start-up."""
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=self.base_url + self.prefix,
-                timeout=httpx.Timeout(self.timeout),
-                transport=self._transport,
-                cookies=_no_cookies(),
-                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
-                follow_redirects=False,
-            )
+            self._http = self._pool(self.limits.connections)
         return self._http
 
     async def aclose(self) -> None:
@@ -165,6 +186,17 @@ class RetryingTransport(ABC, Generic[R]):
     @abstractmethod
     def garbled_error(self, message: str, status: int, request_id: str) -> UpstreamError:
         """The error for an answer that is not what the API sends."""
+
+    def overload_error(self) -> UpstreamError:
+        """The error for a request that found no free pooled connection in time: local overload, the
+        API not at fault. A subclass with its own overload error type overrides this."""
+        return self.request_error(self.overload_message())
+
+    def overload_message(self) -> str:
+        return (
+            f"all {self.limits.connections} connections to {self.service} are busy with other calls, "
+            f"and none came free within {self.limits.pool_timeout:g}s"
+        )
 
     # ---- the shared machinery -------------------------------------------------------------------------
 
@@ -199,6 +231,11 @@ class RetryingTransport(ABC, Generic[R]):
                 await response.aread()
             except httpx.LocalProtocolError as exc:
                 raise self.request_error(f"{spec.method} {spec.path}: the request cannot be sent ({exc})") from None
+            except httpx.PoolTimeout:
+                # Local overload, not an outage: the request never left, and retrying would queue again.
+                overloaded = self.overload_error()
+                overloaded.may_have_been_applied = maybe_applied
+                raise overloaded from None
             except httpx.HTTPError as exc:
                 error = self._transport_error(exc, headers["X-Request-Id"])
                 maybe_applied |= spec.is_write and not isinstance(exc, _NEVER_SENT)

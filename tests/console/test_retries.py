@@ -44,7 +44,6 @@ def _exc(kind: type[httpx.TransportError]) -> httpx.TransportError:
         _exc(httpx.ReadTimeout),
         _exc(httpx.ReadError),
         _exc(httpx.RemoteProtocolError),
-        _exc(httpx.PoolTimeout),
         fail(408, "", "timeout"),
         fail(429, "too_many_requests"),
         fail(500, "internal_error"),
@@ -166,7 +165,7 @@ async def test_real_call_not_retried_after_read_timeout(scripted: Callable[..., 
 
 
 async def test_real_call_retried_when_it_never_left(scripted: Callable[..., Any]) -> None:
-    for step in (httpx.ConnectError("refused"), httpx.ConnectTimeout("syn"), httpx.PoolTimeout("pool")):
+    for step in (httpx.ConnectError("refused"), httpx.ConnectTimeout("syn")):
         client, script = scripted(step, ok(CALL, status=201))
         started = await client.calls.create("agt", REAL_CALL)
         assert started.data.call_id == "call_1" and script.attempts == 2, step

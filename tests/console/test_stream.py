@@ -8,6 +8,7 @@ import time
 import pytest
 
 from bimpe_mcp.console import (
+    ConnectionLimits,
     ConsoleClient,
     ConsoleConnectionError,
     ConsoleTransport,
@@ -121,6 +122,8 @@ async def test_resume_after_message_id_and_time(live_client: ConsoleClient, stor
 
 
 async def test_too_many_streams_raise_rate_limit(live_client: ConsoleClient, store: SandboxStore) -> None:
+    # The Console's own per-key cap, not ours: this client would let a key hold more waits than it allows.
+    live_client.transport.limits = ConnectionLimits(waits_per_key=10)
     first = await _start(live_client, store, "x")
     cid = first.conversation_id or ""
     key = store.demo_api_key or ""

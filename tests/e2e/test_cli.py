@@ -217,7 +217,8 @@ async def test_http_service_without_a_server_key_takes_each_requests_key(sandbox
 
 
 async def test_logs_go_to_stderr_as_json_lines_when_asked(sandbox: RunningSandbox) -> None:
-    async with connect("stdio", sandbox, args=["--log-json"]) as conn:
+    # DEBUG: a call that went well is logged only at DEBUG
+    async with connect("stdio", sandbox, args=["--log-json", "--log-level", "DEBUG"]) as conn:
         await conn.ok("list_agents")
         await conn.fails("get_agent", {"agent_id": "agt_missing"})
         log = conn.log()

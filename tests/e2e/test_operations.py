@@ -112,9 +112,11 @@ async def test_json_log_lines_carry_the_mcp_request_the_tool_and_the_console_req
     sandbox: RunningSandbox,
 ) -> None:
     sandbox.faults.replace(burst_429=1, retry_after_s=0)
-    async with connect("stdio", sandbox, args=["--log-json"]) as conn:
+    # DEBUG: a call that went well is logged only at DEBUG
+    async with connect("stdio", sandbox, args=["--log-json", "--log-level", "DEBUG"]) as conn:
         listed = await conn.call("list_agents")
         log = conn.log()
+    assert not listed.is_error
     records = [json.loads(line) for line in log.splitlines() if line.strip()]
     call = next(record for record in records if record.get("tool") == "list_agents")
     assert call["outcome"] == "ok" and isinstance(call["duration_ms"], int)
