@@ -9,6 +9,7 @@ messages pass through a `Redactor` that knows the call's secret values.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 import uuid
@@ -22,7 +23,8 @@ import pydantic
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
-from mcp_types import CallToolResult, ListToolsResult
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, ListToolsResult
 from pydantic import BaseModel
 
 from bimpe_mcp._metrics import Metrics
@@ -289,7 +291,11 @@ class ToolFactory:
         return result
 
     async def check_arguments(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        """Middleware: the one validation of a `tools/call`'s arguments; a bad one gets an error naming it."""
+        """Middleware: the one validation of a `tools/call`'s arguments; a bad one gets an error naming it.
+
+        A tool this request cannot see (unknown, hidden by the server's settings or narrowed away by
+        the request) is a protocol error, -32602, whose message says which setting hides it.
+        """
         if ctx.method != "tools/call" or not ctx.params:
             return await call_next(ctx)
         name = str(ctx.params.get("name"))
@@ -297,11 +303,11 @@ class ToolFactory:
         if entry is None:
             if reason := self.hidden.get(name):
                 self.backend.metrics.record_tool(name, "invalid", 0.0)
-                return error_result(f"{name} is not available in this configuration: {reason}.")
-            return await call_next(ctx)
+                raise _unknown_tool(f"{name} is not available in this configuration: {reason}.")
+            raise _unknown_tool(f"Unknown tool: {name}.{self._suggestion(name, ctx)}")
         if reason := self._narrowed(entry, ctx):
             self.backend.metrics.record_tool(name, "invalid", 0.0)
-            return error_result(f"{name} is not available in this configuration: {reason}.")
+            raise _unknown_tool(f"{name} is not available in this configuration: {reason}.")
         outcome = self._validate(entry, ctx.params.get("arguments"), self._injected(entry, ctx))
         if isinstance(outcome, CallToolResult):
             self.backend.metrics.record_tool(name, "invalid", 0.0)
@@ -311,6 +317,12 @@ class ToolFactory:
             return await call_next(ctx)
         finally:
             _VALIDATED.reset(token)
+
+    def _suggestion(self, name: str, ctx: ServerRequestContext[Any, Any]) -> str:
+        """' Did you mean …?' naming the closest tools this request can call, or nothing."""
+        callable_here = [tool for tool, entry in self.bound.items() if self._narrowed(entry, ctx) is None]
+        close = difflib.get_close_matches(name, callable_here, n=3)
+        return f" Did you mean {' or '.join(close)}?" if close else " tools/list shows the tools this server offers."
 
     async def narrow_listing(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         """Middleware: a `tools/list` shows only what this request's narrowing leaves, each schema less
@@ -355,3 +367,8 @@ class ToolFactory:
             return entry.args_model.model_validate({**arguments, **injected})
         except pydantic.ValidationError as error:
             return error_result(describe_invalid(name, error, valid))
+
+
+def _unknown_tool(message: str) -> MCPError:
+    """A call to a tool the caller cannot see: a protocol error (-32602), as the specification asks."""
+    return MCPError(code=INVALID_PARAMS, message=message)
