@@ -125,7 +125,11 @@ async def test_every_tool_passes_the_guardrails(spec: Any) -> None:
 
 
 async def test_the_whole_catalog_stays_within_its_context_budget() -> None:
-    payload = json.dumps(await listed_tools(), separators=(",", ":"))
+    # Icons are drawn by the client's UI, never put in the model's context: they have their own budget.
+    tools = [{key: value for key, value in tool.items() if key != "icons"} for tool in await listed_tools()]
+    payload = json.dumps(tools, separators=(",", ":"))
     assert len(payload) < 90_000, f"tools/list grew to {len(payload)} bytes: trim descriptions or schemas"
+    icons = json.dumps([tool.get("icons") for tool in await listed_tools()], separators=(",", ":"))
+    assert len(icons) < 12_000, f"the tools' icons grew to {len(icons)} bytes: keep bimpe_mcp/icons/*.svg tiny"
     descriptions = sum(len(tool["description"]) for tool in await listed_tools())
     assert descriptions < 6_000
