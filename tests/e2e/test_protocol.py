@@ -6,6 +6,7 @@ process in `.ci/conformance`."""
 from __future__ import annotations
 
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -235,6 +236,7 @@ async def test_list_results_carry_cache_hints_on_the_2026_era(sandbox: RunningSa
 
 def svg_of(src: str) -> ET.Element:
     assert src.startswith("data:image/svg+xml,")
+    assert re.fullmatch(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", src), "a valid URI, as format: uri asks"
     return ET.fromstring(unquote(src.removeprefix("data:image/svg+xml,")))
 
 
