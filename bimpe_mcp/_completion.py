@@ -12,12 +12,13 @@ A Console that fails or is slow yields no values rather than an error: a complet
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,16 +59,16 @@ class Completions:
         mcp: MCPServer[Any],
         backend: Backend,
         *,
-        choices: Mapping[str, Sequence[str]],
+        choices: Callable[[], Mapping[str, Sequence[str]]],
         ttl: float = 30.0,
         max_items: int = 200,
         max_keys: int = 256,
         timeout: float = 5.0,
     ) -> None:
-        """`choices`: the fixed values of arguments that have them, by argument name."""
+        """`choices`: gives the fixed values of the arguments that have them, by name (called once, when needed)."""
         self.mcp = mcp
         self.backend = backend
-        self.choices = dict(choices)
+        self._choices = choices
         self.ttl = ttl
         self.max_items = max_items
         self.max_keys = max_keys
@@ -85,6 +86,10 @@ class Completions:
         if argument.name in ("agent_id", "workflow_id"):
             return await self._complete_id(ctx, argument.name, argument.value)
         return _result([value for value in self.choices.get(argument.name, ()) if _starts(value, argument.value)])
+
+    @functools.cached_property
+    def choices(self) -> Mapping[str, Sequence[str]]:
+        return self._choices()
 
     async def _arguments_of(self, ref: Any) -> list[str]:
         """The argument names of the prompt or resource template `ref` names; -32602 when it names none."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -36,15 +36,7 @@ from bimpe_mcp._completion import Completions
 from bimpe_mcp._icons import server_icons, toolset_icons
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._toolsets import TOOLSETS
-from bimpe_mcp.console import (
-    ConsoleClient,
-    ConsoleError,
-    ConsoleTransport,
-    Family,
-    InvalidIdError,
-    NotFoundError,
-    RetryPolicy,
-)
+from bimpe_mcp.console import ConsoleClient, ConsoleError, ConsoleTransport, RetryPolicy
 from bimpe_mcp.logs import serving_mcp_request
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import ALL_TOOLS, Backend, ToolFactory, select_tools
@@ -133,7 +125,7 @@ def build_server(settings: Settings, *, http_transport: httpx.AsyncBaseTransport
     lowlevel.add_request_handler(
         "completion/complete",
         CompleteRequestParams,
-        Completions(mcp, backend, choices={"family": get_args(Family), "provider": PAYMENT_PROVIDERS}),
+        Completions(mcp, backend, choices=_fixed_choices),
     )
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, _set_log_level)
     return BimpeServer(mcp, backend, factory)
@@ -230,6 +222,8 @@ def _add_resources(mcp: MCPServer, backend: Backend) -> None:
     an agent outside the scope) is -32602, resource not found; a Console that fails is -32603."""
 
     async def read(ctx: Context, fetch: Any) -> str:
+        from bimpe_mcp.console import InvalidIdError, NotFoundError
+
         api_key = backend.api_key_for(ctx)
         if api_key is None:
             raise ResourceError("No BimpeAI API key: set BIMPE_API_KEY or send Authorization: Bearer sk_….")
@@ -290,6 +284,13 @@ def _add_resources(mcp: MCPServer, backend: Backend) -> None:
 
 PAYMENT_PROVIDERS = ("paystack", "stripe")
 """The connector types `connect_payments` takes (its `provider`)."""
+
+
+def _fixed_choices() -> dict[str, Sequence[str]]:
+    """The completions of the arguments that take one of a fixed list (asked on the first completion)."""
+    from bimpe_mcp.console import Family
+
+    return {"family": get_args(Family), "provider": PAYMENT_PROVIDERS}
 
 
 def _checked_prompt_arguments(mcp: MCPServer) -> ServerMiddleware[Any]:
