@@ -25,7 +25,7 @@ from bimpe_mcp.cli import build_parser, settings_from_args
 from bimpe_mcp.sandbox import RunningSandbox, request_log
 from bimpe_mcp.server import CACHE_HINTS
 from bimpe_mcp.tools import ALL_TOOLS
-from tests.harness import Connection, connect, http_server, server_env
+from tests.harness import Connection, connect, http_server, server_env, wait_until
 
 ERAS = ["legacy", "auto"]
 TOOLSET_OF = {spec.name: spec.toolset for spec in ALL_TOOLS}
@@ -201,8 +201,10 @@ async def test_set_log_level_reports_tool_calls_on_the_2025_era(kind: str, sandb
         await conn.ok("list_agents")
         await conn.fails("get_agent", {"agent_id": "agt_nobody"})
         await protocol_error(conn.client.call_tool("no_such_tool", {}))
+        await wait_until(lambda: len(received) >= 3)
         await conn.client.set_logging_level("error")
         await conn.fails("get_agent", {"agent_id": "agt_nobody"})
+        await conn.ok("list_agents")
     assert [level for level, _ in received] == ["info", "warning", "warning"]
     assert received[0][1].startswith("tool list_agents ok in ")
     assert received[1][1].startswith("tool get_agent failed in ") and "404 not_found" in received[1][1]
