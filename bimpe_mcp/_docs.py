@@ -86,10 +86,15 @@ def toolsets_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+_FULL_CATALOG = {"BUTTERBASE_API_KEY": "bb_sk_docs", "BUTTERBASE_APP_ID": "app_docs"}
+"""No other environment: only what lists the butterbase toolset, which is listed only when configured."""
+
+
 def catalog(**settings: Any) -> list[dict[str, Any]]:
     """The `tools/list` tools of a server built from these settings (defaults: the full catalog).
 
-    Environment variables are ignored, so the README's table does not depend on the shell.
+    Environment variables are ignored, so the README's table does not depend on the shell; a placeholder
+    Butterbase app makes the butterbase toolset show.
     """
     import anyio
     from mcp import Client
@@ -98,7 +103,7 @@ def catalog(**settings: Any) -> list[dict[str, Any]]:
     from bimpe_mcp.settings import Settings
 
     async def listing() -> list[dict[str, Any]]:
-        server = build_server(Settings.load(env={}, **settings))
+        server = build_server(Settings.load(env=_FULL_CATALOG, **settings))
         try:
             async with Client(server.mcp) as client:
                 tools = (await client.list_tools()).tools

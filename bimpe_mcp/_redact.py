@@ -18,6 +18,7 @@ REDACTED = "[redacted]"
 
 _CREDENTIAL_PATTERNS = re.compile(
     r"\b(?:sk|pk|rk)_(?:test|live)_[A-Za-z0-9_]{4,}"
+    r"|\bbb_sk_[A-Za-z0-9_]{4,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
     r"|://[^/\s:@]+:[^/\s@]+@"
 )

@@ -32,8 +32,9 @@ TOOLSETS: tuple[Toolset, ...] = (
         guidance=(
             "An agent needs a workflow before custom_api, mcp_server or pipedream integrations; "
             "update_agent(workflow_id=…) attaches one.",
-            "Payments: configure_bimpeai_integration(type=stripe|paystack, public_key, secret_key). Google "
-            "connectors and Pipedream return an onboarding_url the user must open.",
+            "Payments: configure_bimpeai_integration(type=stripe|paystack) without keys: the user types them into "
+            "the one-time page it opens (never ask for secrets in chat; check_secret_entry gives the outcome). "
+            "Google connectors and Pipedream return an onboarding_url the user must open.",
             "Custom API: configure_custom_api, then add_custom_api_tool.",
             "MCP server: configure_mcp_server, discover_mcp_server_tools, test_mcp_server.",
         ),
@@ -54,6 +55,15 @@ TOOLSETS: tuple[Toolset, ...] = (
     Toolset("conversations", "Conversations, messages, the AI pause switch and live message streams."),
     Toolset("calls", "Call history and real outbound calls."),
     Toolset("phone_numbers", "The team's phone numbers and requests for new ones."),
+    Toolset(
+        "butterbase",
+        "A Butterbase app's integrations (Gmail, Slack, Notion… on Composio): toolkits, user connections, "
+        "tool runs. Listed only when BUTTERBASE_API_KEY and BUTTERBASE_APP_ID are set.",
+        guidance=(
+            "Butterbase: butterbase_enable_toolkit, then butterbase_connect_user gives an authUrl the user must "
+            "open; butterbase_execute_tool then acts as that user (real email and messages).",
+        ),
+    ),
 )
 
 TOOLSET_IDS: tuple[str, ...] = tuple(toolset.id for toolset in TOOLSETS)

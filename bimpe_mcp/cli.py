@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bimpe-mcp",
         description="MCP server for the BimpeAI Console API. With no command it serves MCP over stdio.",
         epilog="Environment: " + ", ".join(s.env for s in SETTINGS_TABLE) + ".",
+        allow_abbrev=False,  # `demo --butterbase` is a flag of its own, not short for --butterbase-app-id
     )
     parser.add_argument("-V", "--version", action="version", version=f"bimpe-mcp {__version__}")
     add_flags(parser, "serve")
@@ -59,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = _command(
         commands,
         "sandbox",
-        "Run the Console API sandbox on HTTP. Prints BIMPE_BASE_URL, BIMPE_API_KEY and "
-        f"{_ADMIN_KEY_ENV}, then serves until Ctrl-C.",
+        "Run the Console API sandbox (and a Butterbase app beside it) on HTTP. Prints BIMPE_BASE_URL, "
+        f"BIMPE_API_KEY, {_ADMIN_KEY_ENV} and BUTTERBASE_BASE_URL, BUTTERBASE_API_KEY, BUTTERBASE_APP_ID, "
+        "then serves until Ctrl-C.",
     )
     sandbox.add_argument("--host", default="127.0.0.1", help="Bind address (default: %(default)s).")
     sandbox.add_argument("--port", type=int, default=8765, help="Port; 0 picks a free one (default: %(default)s).")
@@ -74,11 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--empty", action="store_true", help="Seed no demo data (default: a demo team and agent).")
 
-    _command(
+    demo = _command(
         commands,
         "demo",
         "Walk the integrations scenario (Stripe, Google Calendar, a custom API, an MCP server, a test chat) "
         "against a private sandbox and print the transcript.",
+    )
+    demo.add_argument(
+        "--butterbase",
+        action="store_true",
+        help="Walk Butterbase's instead: search the catalog, enable Gmail, connect a user, list tools, send an email.",
     )
 
     call = _command(
@@ -138,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo":
         from bimpe_mcp.demo import run_demo
 
-        return _writing_stdout(run_demo)
+        return _writing_stdout(lambda: run_demo(butterbase=args.butterbase))
     try:
         settings = settings_from_args(args)
     except SettingsError as error:
@@ -155,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     quiet = command == "call" and args.log_level is None and "BIMPE_LOG_LEVEL" not in os.environ
     level = "WARNING" if quiet else settings.log_level
-    configure_logging(level, json_lines=settings.log_json, secrets=[settings.api_key or "", *settings.gateway_tokens])
+    secrets = [settings.api_key or "", settings.butterbase_api_key or "", *settings.gateway_tokens]
+    configure_logging(level, json_lines=settings.log_json, secrets=secrets)
     if command == "call":
         return _writing_stdout(lambda: _call(settings, args.tool, args.args))
     if settings.transport == "stdio" and sys.stdin.isatty():
@@ -200,19 +208,25 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _with_backend(settings: Settings, *, announce_key: bool = False) -> tuple[Settings, Any]:
-    """Start the in-process sandbox when asked for, and point the settings at it.
+    """Start the in-process sandbox when asked for, and point the settings at it (its Butterbase app too).
 
     `announce_key`: print the sandbox team's key on stderr, for HTTP clients to send (a pass-through
-    server checks every key a client sends against the sandbox, which knows only its own).
+    server checks every key a client sends against the sandbox, which knows only its own), and the
+    sandbox's Butterbase app id (its key stays with the server, which is the one to use it).
     """
     if not settings.sandbox:
         return settings, None
     from bimpe_mcp.sandbox import SandboxStore, start_in_thread
 
     sandbox = start_in_thread(SandboxStore(seed=settings.sandbox_seed))
+    butterbase = sandbox.store.butterbase
     if announce_key:
         print(f"bimpe-mcp: sandbox key for HTTP clients: {sandbox.store.demo_api_key}", file=sys.stderr, flush=True)
-    return settings.with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key), sandbox
+        print(f"bimpe-mcp: sandbox Butterbase app: {butterbase.app_id}", file=sys.stderr, flush=True)
+    settings = settings.with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key)
+    return settings.with_butterbase(
+        base_url=sandbox.base_url, api_key=butterbase.api_key, app_id=butterbase.app_id
+    ), sandbox
 
 
 def _serve(settings: Settings) -> int:
@@ -337,7 +351,8 @@ async def _in_memory(settings: Settings, work: Callable[[Any], Awaitable[Any]]) 
 
     from bimpe_mcp.server import build_server
 
-    server = build_server(settings)
+    # A script has no one to type into a secret-entry page: it passes secrets as arguments.
+    server = build_server(settings, secret_entry=False)
     try:
         async with Client(server.mcp) as client:
             return await work(client)
@@ -354,7 +369,12 @@ def _list_tools(settings: Settings, *, output: str | None) -> int:
     async def listing(client: Any) -> list[Any]:
         return list((await client.list_tools()).tools)
 
-    listed = anyio.run(_in_memory, settings, listing)
+    settings, sandbox = _with_backend(settings)
+    try:
+        listed = anyio.run(_in_memory, settings, listing)
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
     tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed]
     if output == "markdown":
         text = tools_markdown(tools)

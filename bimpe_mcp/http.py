@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from mcp.server.mcpserver import Context
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,6 +28,7 @@ from bimpe_mcp._frames import FrameGuard
 from bimpe_mcp._narrowing import ReadNarrowing, request_narrowing
 from bimpe_mcp._netsec import network_middleware, transport_security
 from bimpe_mcp._operations import ConsoleReadiness, Drain, DrainGate, metrics_route
+from bimpe_mcp._secret_page import secret_entry_routes
 from bimpe_mcp.server import BimpeServer
 from bimpe_mcp.settings import Settings
 
@@ -41,6 +44,8 @@ def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None =
     drain = drain or Drain(server.backend.metrics, settings.shutdown_grace)
     server.backend.key_provider = request_api_key
     server.backend.narrowing_provider = request_narrowing
+    # The secret-entry page is a route here, at the address the caller reached (checked by NetworkGuard).
+    server.backend.link_base = _request_base_url
     mcp_app = server.mcp.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=settings.stateless,
@@ -92,6 +97,9 @@ def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None =
             Route("/readyz", readyz, methods=["GET"]),
             *([metrics_route(server.backend.metrics)] if settings.metrics_port is None else []),
             *protected_resource_routes(settings),
+            # A browser brings no credential: the one-time link is the capability, sealed with the caller
+            # that opened it, whose key (pass-through) or the server's (gateway) makes the Console call.
+            *(secret_entry_routes(server.entries) if server.entries is not None else []),
             # The credential is checked first, so a body is read and parsed, and a session opened,
             # only for a caller allowed in.
             Mount("/", app=gate),
@@ -102,3 +110,9 @@ def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None =
     )
     app.state.server = server
     return app
+
+
+async def _request_base_url(ctx: Context[Any, Any]) -> str:
+    """Where the caller reached this deployment: the secret-entry page is served there too."""
+    request = ctx.request_context.request
+    return str(request.base_url) if isinstance(request, Request) else ""

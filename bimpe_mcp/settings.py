@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from bimpe_mcp import DEFAULT_BASE_URL
+from bimpe_mcp import DEFAULT_BASE_URL, DEFAULT_BUTTERBASE_URL
 from bimpe_mcp._toolsets import TOOLSET_IDS, TOOLSETS
 
 __all__ = ["SETTINGS_TABLE", "TOOLSET_IDS", "Setting", "Settings", "SettingsError", "add_flags"]
@@ -278,6 +278,16 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
         flag="--exclude-tools",
     ),
     Setting(
+        name="confirm",
+        env="BIMPE_CONFIRM",
+        default="either",
+        help="How deletes, real calls and messages to contacts are confirmed: elicit (only a person, asked "
+        "by the client), id (only confirm=<target id>) or either (deletes and calls only; a person or the id).",
+        parse=_choice("elicit", "id", "either"),
+        flag="--confirm",
+        choices=("elicit", "id", "either"),
+    ),
+    Setting(
         name="auth",
         env="BIMPE_AUTH",
         default="passthrough",
@@ -419,6 +429,38 @@ SETTINGS_TABLE: tuple[Setting, ...] = (
         flag="--log-json",
         switch=True,
     ),
+    Setting(
+        name="butterbase_base_url",
+        env="BUTTERBASE_BASE_URL",
+        default=DEFAULT_BUTTERBASE_URL,
+        help="Butterbase API base URL (the butterbase toolset).",
+        parse=_base_url,
+        flag="--butterbase-base-url",
+    ),
+    Setting(
+        name="butterbase_api_key",
+        env="BUTTERBASE_API_KEY",
+        default="",
+        help="Butterbase admin key (bb_sk_…); with BUTTERBASE_APP_ID it lists the butterbase toolset.",
+        parse=_optional_text,
+    ),
+    Setting(
+        name="butterbase_app_id",
+        env="BUTTERBASE_APP_ID",
+        default="",
+        help="The Butterbase app whose integrations the butterbase toolset manages.",
+        parse=_optional_text,
+        flag="--butterbase-app-id",
+    ),
+    Setting(
+        name="secret_arguments",
+        env="BIMPE_SECRET_ARGUMENTS",
+        default="allow",
+        help="allow: secrets may also be tool arguments (scripts); refuse: only the secret-entry page takes them.",
+        parse=_choice("allow", "refuse"),
+        flag="--secret-arguments",
+        choices=("allow", "refuse"),
+    ),
 )
 
 
@@ -459,6 +501,7 @@ class Settings:
     log_json: bool = False
     tools: tuple[str, ...] = ()
     exclude_tools: tuple[str, ...] = ()
+    confirm: Literal["elicit", "id", "either"] = "either"
     auth: Literal["passthrough", "gateway"] = "passthrough"
     gateway_tokens: tuple[str, ...] = field(default=(), repr=False)
     gateway_tokens_file: str | None = None
@@ -473,6 +516,10 @@ class Settings:
     shutdown_grace: float = 20.0
     max_sessions_per_credential: int = 20
     session_idle_timeout: float = 600.0
+    butterbase_base_url: str = DEFAULT_BUTTERBASE_URL
+    butterbase_api_key: str | None = field(default=None, repr=False)
+    butterbase_app_id: str | None = None
+    secret_arguments: Literal["allow", "refuse"] = "allow"
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -496,3 +543,11 @@ class Settings:
 
     def with_backend(self, *, base_url: str, api_key: str | None) -> Settings:
         return replace(self, base_url=base_url, api_key=api_key)
+
+    def with_butterbase(self, *, base_url: str, api_key: str, app_id: str) -> Settings:
+        return replace(self, butterbase_base_url=base_url, butterbase_api_key=api_key, butterbase_app_id=app_id)
+
+    @property
+    def butterbase_configured(self) -> bool:
+        """Both the key and the app id are set: the butterbase toolset can be listed."""
+        return bool(self.butterbase_api_key and self.butterbase_app_id)

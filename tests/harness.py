@@ -81,11 +81,15 @@ def text_of(result: CallToolResult) -> str:
 
 
 def server_env(sandbox: RunningSandbox | None, **extra: str) -> dict[str, str]:
-    """A clean environment for a server subprocess: PATH and Python's own, plus bimpe settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMPE_")}
+    """A clean environment for a server subprocess: PATH and Python's own, plus bimpe settings
+    (and the sandbox's Butterbase app, so the whole catalog is listed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BIMPE_", "BUTTERBASE_"))}
     if sandbox is not None:
         env["BIMPE_BASE_URL"] = sandbox.base_url
         env["BIMPE_API_KEY"] = sandbox.store.demo_api_key
+        env["BUTTERBASE_BASE_URL"] = sandbox.base_url
+        env["BUTTERBASE_API_KEY"] = sandbox.store.butterbase.api_key
+        env["BUTTERBASE_APP_ID"] = sandbox.store.butterbase.app_id
     env.update(extra)
     return env
 

@@ -249,9 +249,9 @@ class Integrations(_Area):
 
     async def list_mcp_server_tools(
         self, agent_id: str, integration_id: str, **kw: Any
-    ) -> Result[builtins.list[m.IntegrationTool]]:
+    ) -> Result[builtins.list[m.McpServerTool]]:
         path = self._path(agent_id, "mcp_server", "/{integration_id}/tools", integration_id=integration_id)
-        return await self._send(list[m.IntegrationTool], "GET", path, **kw)
+        return await self._send(list[m.McpServerTool], "GET", path, **kw)
 
     async def configure_pipedream(
         self, agent_id: str, body: m.PipedreamConfigure, **kw: Any
@@ -291,8 +291,8 @@ class Conversations(_Area):
             **kw,
         )
 
-    async def create_message(self, agent_id: str, body: m.MessageCreate, **kw: Any) -> Result[m.Message]:
-        return await self._send(m.Message, "POST", self._path(agent_id, "/messages"), json=body.body(), **kw)
+    async def create_message(self, agent_id: str, body: m.MessageCreate, **kw: Any) -> Result[m.SentMessage]:
+        return await self._send(m.SentMessage, "POST", self._path(agent_id, "/messages"), json=body.body(), **kw)
 
     async def list_messages(
         self, agent_id: str, conversation_id: str, query: ListQuery = ListQuery(), **kw: Any
@@ -315,9 +315,9 @@ class Conversations(_Area):
 
     async def send_message(
         self, agent_id: str, conversation_id: str, body: m.MessageSend, **kw: Any
-    ) -> Result[m.Message]:
+    ) -> Result[m.SentMessage]:
         path = self._path(agent_id, "/{conversation_id}/messages", conversation_id=conversation_id)
-        return await self._send(m.Message, "POST", path, json=body.body(), **kw)
+        return await self._send(m.SentMessage, "POST", path, json=body.body(), **kw)
 
     async def set_ai_status(
         self, agent_id: str, conversation_id: str, body: m.AiStatusUpdate, **kw: Any

@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bimpe_mcp.upstream import UpstreamError
+
 __all__ = [
     "CODE_TABLE",
     "AuthenticationError",
@@ -73,16 +75,8 @@ class FieldError:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class ConsoleError(Exception):
-    """Base of every error the Console client raises."""
-
-    may_have_been_applied: bool = False
-    """For a write: whether any attempt may have reached the Console and been applied."""
-
-    def __init__(self, message: str, *, request_id: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.request_id = request_id
+class ConsoleError(UpstreamError):
+    """Base of every error the Console client raises (`may_have_been_applied`: see `UpstreamError`)."""
 
 
 class ConsoleRequestError(ConsoleError):

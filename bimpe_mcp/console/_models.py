@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, PlainSerializer, SecretStr
+from pydantic.json_schema import JsonSchemaValue
 
 from bimpe_mcp.console._paths import Id
 
 __all__ = [
+    "UNTRUSTED_KEYWORD",
     "ActionIds",
     "Agent",
     "AgentAction",
@@ -53,6 +55,7 @@ __all__ = [
     "McpServerConfig",
     "McpServerConfigure",
     "McpServerIntegration",
+    "McpServerTool",
     "McpTestResult",
     "Message",
     "MessageCreate",
@@ -69,8 +72,10 @@ __all__ = [
     "ResponseMapping",
     "ResponseModel",
     "Secret",
+    "SentMessage",
     "StreamTicket",
     "TestCode",
+    "Untrusted",
     "UpdatedCount",
     "Workflow",
     "WorkflowCreate",
@@ -85,6 +90,23 @@ def _reveal(value: SecretStr) -> str:
 
 Secret = Annotated[SecretStr, PlainSerializer(_reveal, return_type=str, when_used="json")]
 """A write-only credential: `**********` in reprs and logs, plain text only on the wire."""
+
+
+class _WrittenOutside:
+    """Marks text people outside the team write (contacts, third-party MCP servers): `x-untrusted` in the schema."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema[UNTRUSTED_KEYWORD] = True
+        return schema
+
+
+UNTRUSTED_KEYWORD = "x-untrusted"
+"""The JSON Schema keyword that marks a field whose text is written outside the team."""
+
+Untrusted = Annotated[str, _WrittenOutside()]
+"""Text written outside the team: a contact's message, name or email, a third-party tool's name.
+A field with it may carry instructions aimed at whoever reads it; the tools fence it as data."""
 
 
 class RequestModel(BaseModel):
@@ -283,8 +305,8 @@ class ConfigField(ResponseModel):
 
 class IntegrationAction(ResponseModel):
     action_name: str
-    name: str
-    description: str | None = None
+    name: Untrusted
+    description: Untrusted | None = None
     category: str | None = None
     is_enabled: bool
     require_human_approval: bool | None = None
@@ -305,9 +327,9 @@ class AgentAction(ResponseModel):
     integration_id: str | None = None
     integration_type: str | None = None
     integration_name: str | None = None
-    name: str
+    name: Untrusted
     action_name: str
-    description: str | None = None
+    description: Untrusted | None = None
     is_enabled: bool
 
 
@@ -430,6 +452,13 @@ class IntegrationTool(ResponseModel):
     is_enabled: bool
 
 
+class McpServerTool(IntegrationTool):
+    """A tool discovered on a third-party MCP server: its name and description are that server's words."""
+
+    name: Untrusted
+    description: Untrusted | None = None
+
+
 class McpServerConfigure(RequestModel):
     name: str = Field(min_length=1, max_length=255, description="Integration name; reusing one updates it.")
     server_url: str = Field(pattern=r"^https?://\S+$", description="MCP endpoint URL.")
@@ -497,20 +526,20 @@ class Conversation(ResponseModel):
     channel_type: str | None = None
     channel_id: str | None = None
     channel_user_id: str | None = None
-    channel_user_username: str | None = None
+    channel_user_username: Untrusted | None = None
     is_test_channel: bool | None = None
     is_ai_chat_paused: bool | None = None
     needs_attention: bool | None = None
     last_message_at: str | None = None
     last_seen: str | None = None
-    last_message_preview: str | None = None
+    last_message_preview: Untrusted | None = None
     created_at: str | None = None
     updated_at: str | None = None
 
 
 class ConversationDetail(Conversation):
-    full_name: str | None = None
-    email: str | None = None
+    full_name: Untrusted | None = None
+    email: Untrusted | None = None
     phone_number: str | None = None
     profile_picture: str | None = None
 
@@ -525,11 +554,17 @@ class Message(ResponseModel):
 
     id: str
     role: str
-    message: str | None = None
+    message: Untrusted | None = None
     message_type: str | None = None
     created_at: str | None = None
     conversation_id: str | None = None
     attachments: list[Attachment] | None = None
+
+
+class SentMessage(Message):
+    """The Console's answer to a message this team sent: its text is the sender's own, so it is trusted."""
+
+    message: str | None = None
 
 
 class MessageSend(RequestModel):

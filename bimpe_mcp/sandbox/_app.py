@@ -1,4 +1,5 @@
-"""The sandbox ASGI app: the Console routes (`_routes`), /_sandbox admin behind its own key, error answers."""
+"""The sandbox ASGI app: the Console routes (`_routes`), the Butterbase ones (`_butterbase_routes`), /_sandbox
+admin behind its own key, error answers."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ._butterbase import ButterbaseSandboxError
+from ._butterbase_routes import ADMIN_FAULTS, BUTTERBASE_ROUTES, butterbase_error
 from ._errors import SandboxError, error_envelope
 from ._faults import Faults, FaultsMiddleware
 from ._middleware import ConsoleHeadersMiddleware
@@ -134,12 +137,18 @@ def create_app(store: SandboxStore | None = None, *, faults: Faults | None = Non
         Route("/_sandbox/faults", _admin_only(_put_faults), methods=["PUT"]),
         Route("/_sandbox/teams", _admin_only(_post_team), methods=["POST"]),
         Route("/_sandbox/keys", _admin_only(_post_key), methods=["POST"]),
+        Route("/_sandbox/butterbase", _admin_only(ADMIN_FAULTS), methods=["PUT"]),
         Route("/healthz", _healthz, methods=["GET"]),
     ]
     app = Starlette(
-        routes=CONSOLE_ROUTES + admin,
+        routes=CONSOLE_ROUTES + BUTTERBASE_ROUTES + admin,
         middleware=[Middleware(ConsoleHeadersMiddleware), Middleware(FaultsMiddleware, faults=faults)],
-        exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error, Exception: _internal_error},
+        exception_handlers={
+            SandboxError: _sandbox_error,
+            ButterbaseSandboxError: butterbase_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
         lifespan=lifespan,
     )
     app.state.store = store

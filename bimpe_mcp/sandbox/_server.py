@@ -1,7 +1,7 @@
 """Run the sandbox: `serve()` for the CLI (blocking), `start_in_thread()` for tests and the MCP server.
 
 uvicorn is imported lazily so importing the package stays cheap; its logging is kept quiet and only
-`serve()` writes to stdout (the three `BIMPE_*` lines).
+`serve()` writes to stdout (the `BIMPE_*` and `BUTTERBASE_*` lines).
 """
 
 from __future__ import annotations
@@ -48,13 +48,16 @@ def serve(
     seed: int | None = None,
     admin_key: str | None = None,
 ) -> None:
-    """Serve a fresh sandbox until interrupted; prints `BIMPE_BASE_URL=…`, `BIMPE_API_KEY=…` and
-    `BIMPE_SANDBOX_ADMIN_KEY=…` first. Raises `ListenError` before printing if it cannot bind."""
+    """Serve a fresh sandbox until interrupted; prints `BIMPE_BASE_URL=…`, `BIMPE_API_KEY=…`,
+    `BIMPE_SANDBOX_ADMIN_KEY=…` and the Butterbase app's `BUTTERBASE_BASE_URL=…`, `BUTTERBASE_API_KEY=…`
+    and `BUTTERBASE_APP_ID=…` first. Raises `ListenError` before printing if it cannot bind."""
     store = SandboxStore(seed_demo=not empty, demo_api_key=api_key, seed=seed, admin_key=admin_key)
     sock = listen(host, port)
     sys.stdout.write(
         f"BIMPE_BASE_URL={base_url(sock, host)}\nBIMPE_API_KEY={store.demo_api_key}\n"
         f"BIMPE_SANDBOX_ADMIN_KEY={store.admin_key}\n"
+        f"BUTTERBASE_BASE_URL={base_url(sock, host)}\nBUTTERBASE_API_KEY={store.butterbase.api_key}\n"
+        f"BUTTERBASE_APP_ID={store.butterbase.app_id}\n"
     )
     sys.stdout.flush()
     server = _uvicorn_server(create_app(store))

@@ -15,6 +15,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from ._agents import AgentRules
+from ._butterbase import ButterbaseRules
 from ._calls import CallRules
 from ._catalog import PLANS
 from ._conversations import ConversationRules
@@ -116,6 +117,8 @@ class SandboxStore:
         drawn_admin_key = f"sbx_admin_{self._token()}"
         self.admin_key = admin_key or drawn_admin_key
         """What the `/_sandbox/*` routes require in `X-Sandbox-Admin-Key`."""
+        self.butterbase = ButterbaseRules(self._token, self.new_id, self.count)
+        """The Butterbase app beside the Console: drawn last, so it shifts no Console id or key."""
 
     # ---- ids, teams, keys -------------------------------------------------------------------------
 

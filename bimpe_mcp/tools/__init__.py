@@ -6,6 +6,7 @@ Every module here is private; this package's `__all__` is its public face. The c
 
 from bimpe_mcp.tools import (
     _agents,
+    _butterbase,
     _calls,
     _conversations,
     _integrations,
@@ -14,8 +15,10 @@ from bimpe_mcp.tools import (
     _testing,
     _workflows,
 )
-from bimpe_mcp.tools._registry import ApiKey, Backend, KeyProvider, NarrowingProvider, ToolFactory
+from bimpe_mcp.tools._fencing import unfence
+from bimpe_mcp.tools._registry import ApiKey, Backend, ButterbaseAccess, KeyProvider, NarrowingProvider, ToolFactory
 from bimpe_mcp.tools._runtime import Limits, Refused, ToolCall
+from bimpe_mcp.tools._secret_entry import EntryRefused, PendingEntry, SecretEntries, SecretNeed
 from bimpe_mcp.tools._selection import Narrowing, hidden_reason, narrowed_reason, select_tools
 from bimpe_mcp.tools._spec import Hints, Scope, ToolSpec
 
@@ -28,23 +31,30 @@ ALL_TOOLS: tuple[ToolSpec, ...] = (
     *_conversations.TOOLS,
     *_calls.TOOLS,
     *_phone_numbers.TOOLS,
+    *_butterbase.TOOLS,
 )
 
 __all__ = [
     "ALL_TOOLS",
     "ApiKey",
     "Backend",
+    "ButterbaseAccess",
+    "EntryRefused",
     "Hints",
     "KeyProvider",
     "Limits",
     "Narrowing",
     "NarrowingProvider",
+    "PendingEntry",
     "Refused",
     "Scope",
+    "SecretEntries",
+    "SecretNeed",
     "ToolCall",
     "ToolFactory",
     "ToolSpec",
     "hidden_reason",
     "narrowed_reason",
     "select_tools",
+    "unfence",
 ]

@@ -65,5 +65,6 @@ TOOLS = (
         ),
         hints=Hints(read_only=False, destructive=True, idempotent=False, open_world=True),
         confirm="destination",
+        outward=True,
     ),
 )

@@ -1,8 +1,9 @@
 """The result and error contract of every tool (written down in docs/tool-responses.md).
 
 A result is the output model's fields as `structuredContent`, with the same JSON as its text
-block. An error is an `isError` result whose text names the tool, what failed, the fix and,
-for a write, whether it may have been applied and the key that retries it safely.
+block; text written outside the team is fenced in the payload first (`_fencing`), so both forms
+carry the fence. An error is an `isError` result whose text names the tool, what failed, the
+fix and, for a write, whether it may have been applied and the key that retries it safely.
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from bimpe_mcp._redact import Redactor
+from bimpe_mcp.butterbase import (
+    ButterbaseAPIError,
+    ButterbaseAuthError,
+    ButterbaseConnectionError,
+    ButterbaseError,
+    ButterbaseNotFoundError,
+    ButterbaseRateLimitError,
+    ButterbaseResponseError,
+    ExecutionFailedError,
+)
 from bimpe_mcp.console import (
     ConsoleAPIError,
     ConsoleConnectionError,
@@ -25,9 +36,17 @@ from bimpe_mcp.console import (
     PermissionDeniedError,
     RateLimitError,
 )
+from bimpe_mcp.tools._fencing import fence
 from bimpe_mcp.tools._spec import ToolSpec
 
-__all__ = ["console_fix", "describe_console_error", "describe_invalid", "error_result", "success_result"]
+__all__ = [
+    "console_fix",
+    "describe_butterbase_error",
+    "describe_console_error",
+    "describe_invalid",
+    "error_result",
+    "success_result",
+]
 
 
 _FIXES: dict[str, str] = {
@@ -77,7 +96,7 @@ def success_result(
     data = dict(data or {})
     data["request_ids"] = list(request_ids)
     data["request_id"] = request_ids[-1] if request_ids else None
-    structured = redactor.data(output_model.model_validate(data).model_dump(mode="json"))
+    structured = fence(output_model, redactor.data(output_model.model_validate(data).model_dump(mode="json")))
     text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
@@ -137,13 +156,73 @@ def describe_console_error(
     return "\n".join(line for line in lines if line)
 
 
-def _write_outcome(spec: ToolSpec, error: ConsoleError, idempotency_key: str | None, *, wrote: bool) -> str:
-    """Whether the call may have changed anything, and the retry that cannot do it twice."""
+_BUTTERBASE_FIXES: dict[str, str] = {
+    "INTEGRATIONS_NOT_CONFIGURED": "The Butterbase platform has no integration service: its operator must set it up.",
+    "INTEGRATIONS_TOOLKIT_NOT_ENABLED": "Enable the toolkit with butterbase_enable_toolkit, then call again.",
+    "INTEGRATIONS_EXECUTION_FAILED": (
+        "Check tool_name (butterbase_list_tools), params, and the user's connection (butterbase_list_connections)."
+    ),
+}
+"""The fix when Butterbase's answer carries no `remediation` of its own."""
+
+
+def describe_butterbase_error(
+    spec: ToolSpec,
+    error: ButterbaseError,
+    idempotency_key: str | None,
+    *,
+    wrote: bool = False,
+    lookups: Mapping[str, str] | None = None,
+) -> str:
+    """The isError text of a Butterbase failure: Butterbase's own message and `remediation` as the fix, and
+    for a write, whether it may have happened (an execute that timed out may have sent its email)."""
+    request = f" (request {error.request_id})" if error.request_id else ""
+    if isinstance(error, ButterbaseAPIError):
+        lines = [f"{spec.name} failed: HTTP {error.status} {error.code}: {error.message}{request}."]
+        fix = error.remediation or _BUTTERBASE_FIXES.get(error.code, "Check the request and try again.")
+        if isinstance(error, ExecutionFailedError) and not error.soft:
+            lines.append("The network between Butterbase and the toolkit failed.")
+        if isinstance(error, ButterbaseNotFoundError) and lookups:
+            found = ", ".join(f"{name} ({tool} lists valid ones)" for name, tool in lookups.items())
+            lines.append(f"Fix: check {found}.")
+        elif isinstance(error, ButterbaseRateLimitError):
+            wait = f"{error.retry_after:g} s" if error.retry_after is not None else "a few seconds"
+            lines.append(f"Rate limited: retry after {wait}.")
+        elif isinstance(error, ButterbaseAuthError):
+            lines.append(f"Fix: check BUTTERBASE_API_KEY (bb_sk_…) and BUTTERBASE_APP_ID. {fix}")
+        else:
+            lines.append(f"Fix: {fix}")
+    elif isinstance(error, ButterbaseResponseError):
+        lines = [f"{spec.name} failed: {error.message}{request}. Butterbase or a proxy in front of it misbehaved."]
+    elif isinstance(error, ButterbaseConnectionError):
+        lines = [f"{spec.name} failed: {error.message}{request}. Check BUTTERBASE_BASE_URL and the network."]
+    else:
+        lines = [f"{spec.name} failed: {error.message}{request}."]
+    refused = isinstance(error, ButterbaseAPIError) and error.status < 500
+    lines.append(_write_outcome(spec, error, idempotency_key, wrote=wrote, refused=refused, service="Butterbase"))
+    return "\n".join(line for line in lines if line)
+
+
+def _write_outcome(
+    spec: ToolSpec,
+    error: ConsoleError | ButterbaseError,
+    idempotency_key: str | None,
+    *,
+    wrote: bool,
+    refused: bool | None = None,
+    service: str = "the Console",
+) -> str:
+    """Whether the call may have changed anything, and the retry that cannot do it twice.
+
+    `refused`: the API answered that it would not act (default: a Console error below 500).
+    """
+    if refused is None:
+        refused = isinstance(error, ConsoleAPIError) and error.status < 500
     if spec.hints.read_only:
-        return "" if isinstance(error, ConsoleAPIError) and error.status < 500 else "Retrying is safe."
+        return "" if refused else "Retrying is safe."
     if (error.may_have_been_applied or wrote) and idempotency_key:
         return (
             f"It may have been applied. To retry without doing it twice, call {spec.name} again with the same "
-            f"arguments and idempotency_key='{idempotency_key}': the Console then replays the first result."
+            f"arguments and idempotency_key='{idempotency_key}': {service} then replays the first result."
         )
     return "Nothing was changed."

@@ -165,9 +165,11 @@ TOOLS = (
         description="Send a message to a real contact: into conversation_id, or to channel_type + channel_user_id. "
         "For tests use send_test_message.",
         params=SendMessage,
-        output=m.Message,
+        output=m.SentMessage,
         run=_send_message,
         hints=WRITE.reaching_out(),
+        confirm=("conversation_id", "channel_user_id"),
+        outward=True,
     ),
     ToolSpec(
         name="set_conversation_ai",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+from mcp_types import CallToolResult
 from pydantic import BaseModel, Field, model_validator
 
 from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN, Family, Result
 from bimpe_mcp.console import models as m
-from bimpe_mcp.tools._runtime import ToolCall, deleting, listed
+from bimpe_mcp.tools._runtime import Refused, ToolCall, deleting, listed
+from bimpe_mcp.tools._secret_entry import SecretField, SecretNeed
 from bimpe_mcp.tools._spec import (
     DELETE,
     READ,
@@ -19,6 +21,8 @@ from bimpe_mcp.tools._spec import (
     IntegrationId,
     ListedBy,
     Page,
+    Scope,
+    ToolParams,
     ToolSpec,
     Traced,
 )
@@ -28,6 +32,39 @@ _CONNECTOR_KEYS = {
     "stripe": ("public_key", "secret_key"),
     "paystack": ("public_key", "secret_key"),
     "bumpa": ("token",),
+}
+_SERVICE_NAMES = {
+    "stripe": "Stripe",
+    "paystack": "Paystack",
+    "bumpa": "Bumpa",
+    "google_calendar": "Google Calendar",
+    "google_sheets": "Google Sheets",
+}
+_KEY_LABELS = {
+    "public_key": "Publishable key (pk_…)",
+    "secret_key": "Secret key (sk_…)",
+    "token": "API token",
+}
+_AUTH_FIELDS: dict[str, tuple[SecretField, ...]] = {
+    "bearer": (SecretField(path=("auth_config", "token"), label="Bearer token"),),
+    "basic": (
+        SecretField(path=("auth_config", "username"), label="Username", masked=False),
+        SecretField(path=("auth_config", "password"), label="Password"),
+    ),
+    "api_key": (
+        SecretField(path=("auth_config", "header_name"), label="Header name (e.g. X-Api-Key)", masked=False),
+        SecretField(path=("auth_config", "api_key"), label="API key"),
+    ),
+    "custom": tuple(
+        SecretField(path=("auth_config", name), label=label, masked=masked, optional=True)
+        for name, label, masked in (
+            ("header_name", "Header name", False),
+            ("api_key", "API key", True),
+            ("token", "Bearer token", True),
+            ("username", "Username", False),
+            ("password", "Password", True),
+        )
+    ),
 }
 
 
@@ -55,9 +92,33 @@ class ConfigureBimpeai(AgentRef, m.BimpeaiConfigure):
     @model_validator(mode="after")
     def _keys_match_type(self) -> ConfigureBimpeai:
         needed = _CONNECTOR_KEYS.get(self.type, ())
-        if missing := [name for name in needed if getattr(self, name) is None]:
-            raise ValueError(f"type={self.type} needs {' and '.join(needed)}: give {', '.join(missing)}")
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing and len(missing) < len(needed):
+            raise ValueError(
+                f"type={self.type} needs {' and '.join(needed)}: give {', '.join(missing)}, or leave all of them "
+                "out and the user types them into the secret-entry page"
+            )
         return self
+
+
+def _connector_secrets(params: ConfigureBimpeai) -> SecretNeed | None:
+    needed = _CONNECTOR_KEYS.get(params.type, ())
+    if not needed or any(getattr(params, name) is not None for name in needed):
+        return None
+    fields = tuple(SecretField(path=(name,), label=_KEY_LABELS[name]) for name in needed)
+    return SecretNeed(_SERVICE_NAMES[params.type], fields)
+
+
+def _auth_secrets(kind: str) -> Any:
+    def need(params: ConfigureCustomApi | ConfigureMcpServer) -> SecretNeed | None:
+        fields = _AUTH_FIELDS.get(params.auth_type or "none")
+        if not fields or params.auth_config is not None:
+            return None
+        where = params.base_url if isinstance(params, ConfigureCustomApi) else params.server_url
+        service = f"{kind} '{params.name}'" + (f" ({where})" if where else "")
+        return SecretNeed(service, fields)
+
+    return need
 
 
 class ConfigureCustomApi(AgentRef, m.CustomApiConfigure):
@@ -95,7 +156,48 @@ class Configured(Traced):
     channel_id: str | None = None
     onboarding_url: str | None = None
     config: dict[str, Any] = Field(default_factory=dict, description="Non-secret settings.")
+    pending_id: str | None = Field(default=None, description="For check_secret_entry.")
+    entry_url: str | None = Field(default=None, description="Show the user: secrets go there.")
     next_step: str = Field(description="What to do next.")
+
+
+class EntryRef(ToolParams):
+    pending_id: str = Field(
+        min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="pending_id from a configure_* result."
+    )
+
+
+class EntryStatusResult(Traced):
+    status: Literal["pending", "submitted", "completed"] = Field(
+        description="pending: not submitted; submitted: being sent; completed: see result."
+    )
+    result: dict[str, Any] | None = Field(None, description="The configure tool's result.")
+    expires_in_s: int | None = Field(None, description="Seconds the link stays usable.")
+    next_step: str = Field(description="What to do next.")
+
+
+async def _entry_status(call: ToolCall[EntryRef]) -> EntryStatusResult | CallToolResult:
+    if call.secret_entries is None:
+        raise Refused("this server has no secret-entry page (secrets are passed as arguments here). Nothing was sent.")
+    status = call.secret_entries(call.params.pending_id)
+    if status.state == "completed" and status.result is not None:
+        step = "Done: the secrets went from the page to the Console, never through this chat."
+        return EntryStatusResult(
+            status="completed", result=status.result.structured_content, expires_in_s=None, next_step=step
+        )
+    if status.state == "failed" and status.result is not None:
+        return status.result
+    if status.state in ("pending", "submitted"):
+        step = "Ask the user to finish the page, then call check_secret_entry again."
+        state: Literal["pending", "submitted"] = "pending" if status.state == "pending" else "submitted"
+        return EntryStatusResult(status=state, result=None, expires_in_s=status.expires_in_s, next_step=step)
+    reasons = {
+        "expired": "the link expired unused (links last 10 minutes)",
+        "cancelled": "the user declined the secret-entry page",
+        "unknown": "no such pending entry for this caller here (with several server replicas, another may have "
+        "served the page: list_integrations shows whether it connected)",
+    }
+    raise Refused(f"{reasons[status.state]}. Call the configure tool again for a new link. Nothing was sent.")
 
 
 def _family_of(kind: str) -> str | None:
@@ -188,22 +290,25 @@ TOOLS = (
         toolset="integrations",
         title="Connect first-party service",
         description="Connect stripe or paystack (public_key, secret_key, currency), bumpa (token), or google_calendar/"
-        "google_sheets (returns onboarding_url for OAuth). Reconfiguring a type updates it.",
+        "google_sheets (returns onboarding_url for OAuth). Leave the keys out: the user types them into a one-time "
+        "page. Reconfiguring a type updates it.",
         params=ConfigureBimpeai,
         output=Configured,
         run=_configure_bimpeai,
         hints=UPDATE.reaching_out(),
+        secret_entry=_connector_secrets,
     ),
     ToolSpec(
         name="configure_custom_api",
         toolset="integrations",
         title="Connect custom API",
-        description="Register an HTTP API the agent can call (base_url, auth). Needs a workflow on the agent. "
-        "Then add endpoints with add_custom_api_tool.",
+        description="Register an HTTP API the agent can call (base_url, auth_type; leave auth_config out: the user "
+        "types it into a one-time page). Needs a workflow on the agent. Then add endpoints with add_custom_api_tool.",
         params=ConfigureCustomApi,
         output=Configured,
         run=_configure_custom_api,
         hints=UPDATE,
+        secret_entry=_auth_secrets("custom API"),
     ),
     ToolSpec(
         name="add_custom_api_tool",
@@ -251,12 +356,14 @@ TOOLS = (
         name="configure_mcp_server",
         toolset="integrations",
         title="Connect MCP server",
-        description="Register a remote MCP server (server_url, transport, auth). Needs a workflow on the agent. "
-        "Then discover_mcp_server_tools and test_mcp_server.",
+        description="Register a remote MCP server (server_url, transport, auth_type; leave auth_config out: the user "
+        "types it into a one-time page). Needs a workflow on the agent. Then discover_mcp_server_tools and "
+        "test_mcp_server.",
         params=ConfigureMcpServer,
         output=Configured,
         run=_configure_mcp_server,
         hints=UPDATE,
+        secret_entry=_auth_secrets("MCP server"),
     ),
     ToolSpec(
         name="discover_mcp_server_tools",
@@ -285,7 +392,7 @@ TOOLS = (
         title="List MCP server tools",
         description="The tools discovered on an MCP server integration, with is_enabled.",
         params=IntegrationRef,
-        output=Page[m.IntegrationTool],
+        output=Page[m.McpServerTool],
         run=listed(
             lambda call: call.client.integrations.list_mcp_server_tools(
                 call.params.agent_id, call.params.integration_id
@@ -305,6 +412,18 @@ TOOLS = (
         output=Configured,
         run=_configure_pipedream,
         hints=UPDATE.reaching_out(),
+    ),
+    ToolSpec(
+        name="check_secret_entry",
+        toolset="integrations",
+        title="Check secret entry",
+        description="Whether the user finished the secret-entry page a configure_* call opened (pending_id), "
+        "and its outcome.",
+        params=EntryRef,
+        output=EntryStatusResult,
+        run=_entry_status,
+        hints=READ,
+        scope=Scope.TEAM,
     ),
     ToolSpec(
         name="disconnect_integration",

@@ -8,15 +8,21 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from bimpe_mcp.butterbase import ButterbaseClient
 from bimpe_mcp.console import ConsoleClient, ListQuery, PageMeta, Result, walk_pages
+from bimpe_mcp.tools._secret_entry import EntryStatus
 from bimpe_mcp.tools._spec import Paging, Runner
 
-__all__ = ["Limits", "Refused", "ToolCall", "deleting", "listed", "paged", "request_body"]
+__all__ = ["Limits", "Refused", "ToolCall", "UrlOffer", "deleting", "listed", "paged", "request_body"]
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+
+UrlOffer = Callable[[str, str, str], Awaitable[str]]
+"""(message, url, elicitation id) -> "accepted", "declined", "cancelled" or "not_offered": a URL offered
+to the user through URL-mode elicitation, where the client supports it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,12 @@ class ToolCall(Generic[P]):
     """The agent the server is confined to (`--agent-id`), for runners that enforce it themselves."""
     nullable: frozenset[str] = frozenset()
     """The spec's inputs where null means "clear it" (`ToolSpec.nullable`)."""
+    butterbase: ButterbaseClient | None = None
+    """The Butterbase client, for a spec with `api="butterbase"` (None for every other)."""
+    offer_url: UrlOffer | None = None
+    """Offers a URL to the user (URL-mode elicitation); None where nothing can be offered."""
+    secret_entries: Callable[[str], EntryStatus] | None = None
+    """What became of a secret entry the caller opened, by its pending id; None without a secret-entry page."""
 
     def body(self, model: type[R]) -> R:
         """The Console request model inside the flat params, built by `request_body`."""

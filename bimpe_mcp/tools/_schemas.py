@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, WithJsonSchema, create_model
 
+from bimpe_mcp.tools._fencing import FENCE_FIELD, Fence, model_untrusted_paths
 from bimpe_mcp.tools._schema import compact_schema
 from bimpe_mcp.tools._sdk import ArgModelBase
 from bimpe_mcp.tools._spec import ToolSpec, Traced
@@ -33,7 +34,7 @@ def args_model(spec: ToolSpec) -> type[ArgModelBase]:
     if spec.confirm:
         controls["confirm"] = (
             str | None,
-            Field(None, description=f"Set to the {spec.confirm} to confirm without a prompt."),
+            Field(None, description=f"Set to the {spec.confirm_target_text} to confirm without a prompt."),
         )
     if not spec.hints.read_only:
         controls["idempotency_key"] = (
@@ -50,10 +51,15 @@ def args_model(spec: ToolSpec) -> type[ArgModelBase]:
 
 @functools.cache
 def output_model(spec: ToolSpec) -> type[BaseModel]:
-    """The spec's output with the request ids every result carries."""
-    if issubclass(spec.output, Traced):
+    """The spec's output with the request ids every result carries, and the fence opener where
+    it holds text written outside the team (see `_fencing`)."""
+    added: dict[str, Any] = {}
+    if model_untrusted_paths(spec.output):
+        added[FENCE_FIELD] = (Annotated[Fence | None, WithJsonSchema({"type": ["object", "null"]})], None)
+    if issubclass(spec.output, Traced) and not added:
         return spec.output
-    return create_model(f"{spec.output.__name__}Result", __base__=(spec.output, Traced))
+    bases = (spec.output,) if issubclass(spec.output, Traced) else (spec.output, Traced)
+    return create_model(f"{spec.output.__name__}Result", __base__=bases, **added)
 
 
 def _generate(spec: ToolSpec) -> dict[str, Any]:

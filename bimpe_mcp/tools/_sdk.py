@@ -54,17 +54,20 @@ class ToolBuilder:
         spec: ToolSpec,
         handler: Callable[..., Any],
         *,
+        confirmed: bool,
+        description: str,
         input_schema: dict[str, Any],
         output_schema: dict[str, Any],
     ) -> Tool:
-        """`spec` as the SDK's `Tool`, calling `handler(ctx=…, confirmation=…)`."""
+        """`spec` as the SDK's `Tool`, calling `handler(ctx=…, confirmation=…)`; `confirmed`: the
+        confirmation resolver runs first."""
         hints = spec.hints
-        tool = self._templates[bool(spec.confirm)].model_copy(
+        tool = self._templates[confirmed].model_copy(
             update={
                 "fn": handler,
                 "name": spec.name,
                 "title": spec.title,
-                "description": spec.description,
+                "description": description,
                 "parameters": input_schema,
                 "fn_metadata": FuncMetadata(arg_model=_Passthrough, output_schema=output_schema),
                 "annotations": ToolAnnotations(

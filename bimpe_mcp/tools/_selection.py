@@ -25,8 +25,14 @@ def hidden_reason(
     agent_id: str | None = None,
     tools: Collection[str] = (),
     exclude_tools: Collection[str] = (),
+    unavailable: Mapping[str, str] | None = None,
 ) -> str | None:
-    """Why a server with these settings hides `spec` (naming the setting), or None when it exposes it."""
+    """Why a server with these settings hides `spec` (naming the setting), or None when it exposes it.
+
+    `unavailable`: toolsets the server cannot serve, each with why (naming what to set).
+    """
+    if unavailable and spec.toolset in unavailable:
+        return unavailable[spec.toolset]
     if toolsets and spec.toolset not in toolsets:
         return f"its toolset {spec.toolset} is not enabled (--toolsets / BIMPE_TOOLSETS)"
     if tools and spec.name not in tools:
@@ -48,13 +54,20 @@ def select_tools(
     agent_id: str | None = None,
     tools: Collection[str] = (),
     exclude_tools: Collection[str] = (),
+    unavailable: Mapping[str, str] | None = None,
 ) -> tuple[list[ToolSpec], dict[str, str]]:
     """The specs a server with these settings exposes, in catalog order, and the others with their reason."""
     exposed: list[ToolSpec] = []
     hidden: dict[str, str] = {}
     for spec in catalog:
         reason = hidden_reason(
-            spec, toolsets=toolsets, read_only=read_only, agent_id=agent_id, tools=tools, exclude_tools=exclude_tools
+            spec,
+            toolsets=toolsets,
+            read_only=read_only,
+            agent_id=agent_id,
+            tools=tools,
+            exclude_tools=exclude_tools,
+            unavailable=unavailable,
         )
         if reason is None:
             exposed.append(spec)

@@ -11,15 +11,17 @@ import enum
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
 from bimpe_mcp.console import Id
+from bimpe_mcp.tools._fencing import model_untrusted_paths
 
 if TYPE_CHECKING:
     from bimpe_mcp.tools._runtime import ToolCall
+    from bimpe_mcp.tools._secret_entry import SecretNeed
 
 __all__ = [
     "DELETE",
@@ -126,10 +128,18 @@ def listed_by(info: FieldInfo) -> str | None:
 class ToolSpec:
     """One MCP tool, and every fact about it: built by keyword, read by the registry, the docs and the tests.
 
-    `confirm` names the parameter whose value the caller must echo in `confirm`.
+    `confirm` names the parameter whose value confirms the call when echoed in `confirm` (or
+    several: the first one given is the target). A destructive tool must have one. A tool is
+    confirmed when it is destructive, or `outward` and the policy is not `either` (`_confirmation`).
+
+    `outward`: the call reaches real people outside the team and cannot be recalled (a message
+    to a contact, a real phone call).
 
     `scope` says how `--agent-id` confines the tool; a tool without an `agent_id` parameter must
     say it, so nothing reaches past the scoped agent by default.
+
+    Which output fields hold text written outside the team is a fact of the output model: their
+    type is `models.Untrusted` (`untrusted_fields` lists them).
     """
 
     name: str
@@ -140,16 +150,43 @@ class ToolSpec:
     output: type[BaseModel]
     run: Runner
     hints: Hints
-    confirm: str | None = None
+    confirm: str | tuple[str, ...] | None = None
     scope: Scope | None = None
     nullable: frozenset[str] = frozenset()
     """Inputs where an explicit null means "clear it" (e.g. unassign), so their schema admits null."""
+    api: Literal["console", "butterbase"] = "console"
+    """Which API the runner calls: `ToolCall.client` (the Console) or `ToolCall.butterbase`."""
+    outward: bool = False
+    """Acts on real people as someone (sends email or messages, places a call): a confirmation policy
+    may ask before it, as it asks before destructive tools."""
+    secret_entry: Callable[[Any], SecretNeed | None] | None = None
+    """For a tool that takes secrets: what a call without them lacks (the user types it into the
+    secret-entry page), or None when the call needs no secret."""
 
     def __post_init__(self) -> None:
         if self.scope is None:
             if "agent_id" not in self.params.model_fields:
                 raise TypeError(f"{self.name}: a tool without agent_id must declare its scope")
             object.__setattr__(self, "scope", Scope.AGENT)
+        if self.hints.destructive and not self.confirm:
+            raise TypeError(f"{self.name}: a destructive tool must name its confirm target")
+
+    @property
+    def confirm_targets(self) -> tuple[str, ...]:
+        """The parameters whose value confirms the call, in order of preference."""
+        return (self.confirm,) if isinstance(self.confirm, str) else (self.confirm or ())
+
+    @property
+    def confirm_target_text(self) -> str:
+        """How errors and schemas name the target: `workflow_id`, `conversation_id (else channel_user_id)`."""
+        first, *others = self.confirm_targets or ("target id",)
+        return first + "".join(f" (else {other})" for other in others)
+
+    @property
+    def untrusted_fields(self) -> tuple[str, ...]:
+        """The output fields holding text written outside the team, dotted (`items[].message`)."""
+        paths = model_untrusted_paths(self.output)
+        return tuple(".".join(path).replace(".[]", "[]") for path in paths)
 
     @property
     def read_only(self) -> bool:

@@ -25,7 +25,7 @@ class PlaceTestCall(AgentRef):
 
 class TestExchange(Traced):
     conversation_id: str | None = Field(description="Test conversation, to continue it.")
-    sent: m.Message
+    sent: m.SentMessage
     reply: m.Message | None = Field(description="The agent's reply, if it came in time.")
     timed_out: bool = Field(description="true if no reply came within timeout_s.")
     next_step: str | None = Field(default=None, description="What to do when the reply could not be awaited.")

@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from bimpe_mcp import __version__
 from bimpe_mcp.sandbox import RunningSandbox
-from bimpe_mcp.tools import ALL_TOOLS
+from bimpe_mcp.tools import ALL_TOOLS, unfence
 from tests.harness import connect, run_cli, server_env, spawn_cli
 
 run = run_cli
@@ -56,12 +56,13 @@ def test_version_and_bad_settings() -> None:
 
 
 def test_tools_honours_the_serve_flags_and_environment() -> None:
+    console = [spec for spec in ALL_TOOLS if spec.toolset != "butterbase"]  # listed only when configured
     lines = run("tools").stdout.splitlines()
-    assert [line.split()[0] for line in lines] == [spec.name for spec in ALL_TOOLS]
+    assert [line.split()[0] for line in lines] == [spec.name for spec in console]
     assert "delete_agent                   agents         destructive" in lines[4]
     read_only = run("tools", "--read-only").stdout.splitlines()
     assert {line.split()[2] for line in read_only} == {"read-only"}
-    assert len(read_only) == sum(spec.read_only for spec in ALL_TOOLS)
+    assert len(read_only) == sum(spec.read_only for spec in console)
     calls = run("tools", env=server_env(None, BIMPE_TOOLSETS="calls")).stdout.splitlines()
     assert [line.split()[0] for line in calls] == ["list_calls", "get_call", "make_call"]
     payload = json.loads(run("tools", "--json", "--agent-id", "agt_1", "--toolsets", "agents").stdout)
@@ -120,6 +121,14 @@ def test_sandbox_command_serves_the_demo_agent_until_interrupted() -> None:
         assert process.stdout.readline().strip() == "BIMPE_API_KEY=sk_test_1"
         assert process.stdout.readline().strip() == "BIMPE_SANDBOX_ADMIN_KEY=admin-from-env"
         base = f"http://127.0.0.1:{port}"
+        assert process.stdout.readline().strip() == f"BUTTERBASE_BASE_URL={base}"
+        butterbase_key = process.stdout.readline().strip().removeprefix("BUTTERBASE_API_KEY=")
+        app_id = process.stdout.readline().strip().removeprefix("BUTTERBASE_APP_ID=")
+        assert butterbase_key.startswith("bb_sk_test_") and app_id.startswith("app_")
+        curated = httpx.get(
+            f"{base}/v1/{app_id}/integrations/available", headers={"Authorization": f"Bearer {butterbase_key}"}
+        )
+        assert len(curated.json()["integrations"]) == 10
         response = httpx.get(f"{base}/api/v1/console/agents", headers={"Authorization": "Bearer sk_test_1"})
         body = response.json()
         assert body["data"][0]["name"] == "Bimpe Demo Agent" and body["meta"]["total_count"] == 1
@@ -167,7 +176,8 @@ async def test_start_up_makes_no_network_call() -> None:
         console.listen()
         console.setblocking(False)
         url = f"http://127.0.0.1:{console.getsockname()[1]}"
-        env = {"BIMPE_BASE_URL": url, "BIMPE_API_KEY": "sk_test_x"}
+        env = {"BIMPE_BASE_URL": url, "BIMPE_API_KEY": "sk_test_x", "BUTTERBASE_BASE_URL": url}
+        env |= {"BUTTERBASE_API_KEY": "bb_sk_test_x", "BUTTERBASE_APP_ID": "app_x"}
         async with connect("stdio", None, env=env) as conn:
             assert len((await conn.client.list_tools()).tools) == len(ALL_TOOLS)
             await conn.client.list_prompts()
@@ -225,7 +235,7 @@ async def test_stdio_sandbox_mode_needs_no_key() -> None:
             "send_test_message", {"agent_id": agents["items"][0]["id"], "message": "Hello there", "timeout_s": 10}
         )
     assert [agent["name"] for agent in agents["items"]] == ["Bimpe Demo Agent"]
-    assert exchange["reply"]["message"].endswith('You said: "Hello there"')
+    assert unfence(exchange)["reply"]["message"].endswith('You said: "Hello there"')
 
 
 def one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
@@ -337,7 +347,8 @@ def test_an_empty_toolsets_flag_is_an_error_but_an_empty_variable_means_all() ->
     for empty in ("", " , "):
         failed = one_line_failure(run("tools", "--toolsets", empty))
         assert "--toolsets is empty" in failed and "agents, knowledge" in failed and "phone_numbers" in failed
-    listed = run("tools", env=server_env(None, BIMPE_TOOLSETS="")).stdout.splitlines()
+    butterbase = {"BUTTERBASE_API_KEY": "bb_sk_test_x", "BUTTERBASE_APP_ID": "app_x"}
+    listed = run("tools", env=server_env(None, BIMPE_TOOLSETS="", **butterbase)).stdout.splitlines()
     assert len(listed) == len(ALL_TOOLS)
 
 

@@ -113,6 +113,8 @@ async def test_every_destructive_tool_is_gated(sandbox: RunningSandbox) -> None:
             "disconnect_integration",
             "delete_custom_api_tool",
             "make_call",
+            "butterbase_disable_toolkit",
+            "butterbase_disconnect",
         }
     )
     assert sum(sandbox.store.counts.values()) == 0

@@ -10,6 +10,7 @@ import pytest
 
 from bimpe_mcp.sandbox import ALL_SCOPES, RunningSandbox
 from bimpe_mcp.settings import Settings
+from bimpe_mcp.tools import unfence
 from tests.e2e.test_auth import initialize
 from tests.harness import TRANSPORTS, connect, http_server, server_env, wait_until
 
@@ -200,6 +201,5 @@ async def test_send_test_message_finds_the_conversation_when_the_console_omits_i
         again = await conn.ok("send_test_message", {**args, "message": "Still here?"})
     assert exchange["sent"]["conversation_id"] is None and exchange["conversation_id"].startswith("conv_")
     assert again["conversation_id"] == exchange["conversation_id"]
-    assert exchange["reply"]["message"].endswith('"Anyone there?"') and again["reply"]["message"].endswith(
-        '"Still here?"'
-    )
+    assert unfence(exchange)["reply"]["message"].endswith('"Anyone there?"')
+    assert unfence(again)["reply"]["message"].endswith('"Still here?"')

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from bimpe_mcp.sandbox import RunningSandbox
-from bimpe_mcp.tools import ALL_TOOLS
+from bimpe_mcp.tools import ALL_TOOLS, unfence
 from tests.harness import TRANSPORTS, Connection, connect
 
 
@@ -53,6 +54,10 @@ async def exercise_every_tool(conn: Connection, sandbox: RunningSandbox) -> None
     assert stripe["success"] is True and stripe["channel_id"] and stripe["onboarding_url"] is None
     google = await conn.ok("configure_bimpeai_integration", {"agent_id": agent_id, "type": "google_sheets"})
     assert google["onboarding_url"].endswith("connect=google_sheets") and google["channel_id"] is None
+    paystack = await conn.ok("configure_bimpeai_integration", {"agent_id": agent_id, "type": "paystack"})
+    assert "/secrets/" in paystack["entry_url"] and paystack["channel_id"] is None
+    waiting = await conn.ok("check_secret_entry", {"pending_id": paystack["pending_id"]})
+    assert waiting["status"] == "pending" and waiting["result"] is None
     api = await conn.ok(
         "configure_custom_api",
         {"agent_id": agent_id, "name": "Orders", "base_url": "https://api.example.com", "auth_type": "none"},
@@ -136,7 +141,7 @@ async def exercise_every_tool(conn: Connection, sandbox: RunningSandbox) -> None
     one = await conn.ok(
         "get_message", {"agent_id": agent_id, "conversation_id": conversation_id, "message_id": first["id"]}
     )
-    assert (one["id"], one["message"]) == (first["id"], first["message"])
+    assert (one["id"], unfence(one)["message"]) == (first["id"], unfence(messages)["items"][0]["message"])
     paused = await conn.ok(
         "set_conversation_ai", {"agent_id": agent_id, "conversation_id": conversation_id, "is_ai_chat_paused": True}
     )
@@ -180,6 +185,43 @@ async def exercise_every_tool(conn: Connection, sandbox: RunningSandbox) -> None
     assert request["status"] == "pending"
     requests = await conn.ok("list_phone_number_requests")
     assert [r["id"] for r in requests["items"]] == [request["id"]]
+
+    await exercise_butterbase(conn, sandbox)
+
+
+async def exercise_butterbase(conn: Connection, sandbox: RunningSandbox) -> None:
+    """The document's scenario and the rest: catalog, enable, connect (the user signs in), tools, execute."""
+    butterbase = sandbox.store.butterbase
+    curated = await conn.ok("butterbase_list_toolkits")
+    assert curated["total_count"] == 10 and all(toolkit["curated"] for toolkit in curated["items"])
+    found = await conn.ok("butterbase_list_toolkits", {"search": "sales"})
+    assert found["items"] == [{"toolkit": "salesforce", "displayName": "Salesforce", "curated": False}]
+    enabled = await conn.ok("butterbase_enable_toolkit", {"toolkit": "gmail", "scopes": ["gmail.send"]})
+    assert enabled == {**enabled, "toolkit": "gmail", "displayName": "Gmail", "scopes": ["gmail.send"]}
+    await conn.ok("butterbase_enable_toolkit", {"toolkit": "slack", "display_name": "Team chat"})
+    listed = await conn.ok("butterbase_list_enabled_toolkits")
+    assert [(t["toolkit"], t["displayName"]) for t in listed["items"]] == [("gmail", "Gmail"), ("slack", "Team chat")]
+    user = {"user_id": "user-1"}
+    started = await conn.ok(
+        "butterbase_connect_user", {"toolkit": "gmail", **user, "redirect_url": "https://app.example.com/done"}
+    )
+    assert started["url_elicitation"] == "not_offered" and "butterbase_list_connections" in started["next_step"]
+    assert (await conn.ok("butterbase_list_connections", user))["items"] == []
+    async with httpx.AsyncClient() as browser:  # the user opens authUrl and signs in
+        signed_in = await browser.get(started["authUrl"])
+    assert signed_in.status_code == 302 and signed_in.headers["location"] == "https://app.example.com/done"
+    [connection] = (await conn.ok("butterbase_list_connections", user))["items"]
+    assert connection == {**connection, "toolkit": "gmail", "userId": "user-1", "status": "active"}
+    tools = await conn.ok("butterbase_list_tools", {"toolkit": "gmail"})
+    assert {"GMAIL_SEND_EMAIL", "GMAIL_LIST_EMAILS"} <= {tool["name"] for tool in tools["items"]}
+    email = {"to": "ada@example.com", "subject": "Hi", "body": "Hello"}
+    sent = await conn.ok("butterbase_execute_tool", {"tool_name": "GMAIL_SEND_EMAIL", "params": email, **user})
+    assert sent["successful"] is True and butterbase.outbox[-1]["params"] == email
+    removed = await conn.ok("butterbase_disconnect", {"connection_id": connection["id"], "confirm": connection["id"]})
+    assert removed == {**removed, "deleted": True, "id": connection["id"]}
+    disabled = await conn.ok("butterbase_disable_toolkit", {"toolkit": "slack", "confirm": "slack"})
+    assert disabled["deleted"] is True and list(butterbase.enabled) == ["gmail"]
+    assert sandbox.store.counts["butterbase.execute"] == 1 and not butterbase.connections
 
 
 @pytest.mark.parametrize("kind", TRANSPORTS)

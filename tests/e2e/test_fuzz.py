@@ -84,7 +84,14 @@ async def known_ids(sandbox: RunningSandbox) -> dict[str, list[str]]:
     async with connect("memory", sandbox) as conn:
         made = await populate_agent(conn, agent_id)
     workflow_id = store.demo_workflow_id or ""
+    butterbase = store.butterbase
+    butterbase.configure({"toolkit": "gmail"})
+    started = butterbase.connect({"toolkit": "gmail", "userId": "user-1"}, f"{sandbox.base_url}/callback")
+    butterbase.callback(started["authUrl"].split("state=", 1)[1])
     return {
+        "toolkit": ["gmail"],
+        "connection_id": list(butterbase.connections),
+        "user_id": ["user-1"],
         "agent_id": [agent_id],
         "submitted_by_agent_id": [agent_id],
         "workflow_id": [workflow_id],
@@ -103,6 +110,12 @@ async def known_ids(sandbox: RunningSandbox) -> dict[str, list[str]]:
 async def fuzz_client(sandbox: RunningSandbox) -> AsyncIterator[Client]:
     """A client of an unscoped in-memory server, with every wait capped short."""
     env = {"BIMPE_BASE_URL": sandbox.base_url, "BIMPE_API_KEY": sandbox.store.demo_api_key or ""}
+    butterbase = sandbox.store.butterbase
+    env |= {
+        "BUTTERBASE_BASE_URL": sandbox.base_url,
+        "BUTTERBASE_API_KEY": butterbase.api_key,
+        "BUTTERBASE_APP_ID": butterbase.app_id,
+    }
     server = build_server(Settings.load(env))
     server.backend.limits = Limits(max_wait_s=MAX_WAIT_S)
     try:

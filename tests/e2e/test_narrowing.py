@@ -124,8 +124,11 @@ async def test_x_bimpe_agent_id_scopes_the_request_to_one_agent(sandbox: Running
 
 async def test_one_deployment_narrows_each_request_on_its_own(sandbox: RunningSandbox) -> None:
     """Two callers of one server: each sees what its own headers ask for, and the server's whole set without."""
-    settings = Settings.load({}, transport="http").with_backend(
-        base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key
+    butterbase = sandbox.store.butterbase
+    settings = (
+        Settings.load({}, transport="http")
+        .with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key)
+        .with_butterbase(base_url=sandbox.base_url, api_key=butterbase.api_key, app_id=butterbase.app_id)
     )
     with http_server(settings) as base:
         async with (

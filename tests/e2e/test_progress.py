@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from bimpe_mcp.sandbox import RunningSandbox
+from bimpe_mcp.tools import unfence
 from tests.harness import connect
 
 
@@ -49,7 +50,7 @@ async def test_wait_for_messages_reports_each_live_message(kind: str, sandbox: R
                 for text in ("second", "third"):
                     path = f"/agents/{agent_id}/conversations/{conversation_id}/messages"
                     assert api.post(path, json={"message": text, "role": "assistant"}).status_code == 201
-    assert [m["message"] for m in result["messages"]] == ["second", "third"]
+    assert [m["message"] for m in unfence(result)["messages"]] == ["second", "third"]
     assert result["timed_out"] is False
     assert recorder.events == [(1, 2, "1 of 2 messages (assistant)"), (2, 2, "2 of 2 messages (assistant)")]
 

@@ -18,6 +18,7 @@ from tests.e2e.test_every_tool import exercise_every_tool
 from tests.harness import Connection, connect
 
 SERVER_KEY = "sk_test_CANARYserverKey0001"
+BUTTERBASE_KEY = "bb_sk_test_CANARYbutterbase0014"
 CANARIES = {
     "public_key": "pk_test_CANARYpublic0002",
     "secret_key": "sk_test_CANARYsecret0003",
@@ -56,7 +57,8 @@ def server_records(caplog: pytest.LogCaptureFixture) -> str:
 
 
 def leaks(text: str) -> list[str]:
-    return [name for name, value in {**CANARIES, "server_key": SERVER_KEY}.items() if value in text]
+    known = {**CANARIES, "server_key": SERVER_KEY, "butterbase_key": BUTTERBASE_KEY}
+    return [name for name, value in known.items() if value in text]
 
 
 def dump(result: CallToolResult) -> str:
@@ -126,7 +128,8 @@ async def every_secret_bearing_call(conn: Connection, agent_id: str, progress: R
 async def test_canary_secrets_never_leave(kind: str, sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     sandbox.store.add_key(sandbox.store.demo_team_id, ALL_SCOPES, api_key=SERVER_KEY)
-    env = {"BIMPE_API_KEY": SERVER_KEY, "BIMPE_LOG_LEVEL": "DEBUG"}
+    sandbox.store.butterbase.api_keys.add(BUTTERBASE_KEY)
+    env = {"BIMPE_API_KEY": SERVER_KEY, "BUTTERBASE_API_KEY": BUTTERBASE_KEY, "BIMPE_LOG_LEVEL": "DEBUG"}
     headers = {"Authorization": f"Bearer {SERVER_KEY}"}
     progress = Recorder()
     async with connect(kind, sandbox, args=["--log-level", "DEBUG"], env=env, headers=headers) as conn:
@@ -154,6 +157,7 @@ async def test_canary_secrets_never_leave(kind: str, sandbox: RunningSandbox, ca
         assert leaks(dump(result)) == [], dump(result)
     assert progress.messages and leaks(" ".join(progress.messages)) == []
     assert "tool configure_custom_api" in log, "the server log was not captured"
+    assert "tool butterbase_execute_tool ok" in log and "/integrations/execute" in log
     assert "POST /agents/" in log, "DEBUG records were not captured"
     assert leaks(log) == []
 
@@ -199,6 +203,32 @@ async def test_upstream_echoes_of_secrets_are_scrubbed() -> None:
     assert error.is_error and "Rejected" in dump(error) and leaks(dump(error)) == []
     assert not echoed.is_error and leaks(dump(echoed)) == []
     assert "[redacted]" in dump(echoed)
+
+
+async def test_butterbase_echoes_of_its_key_are_scrubbed() -> None:
+    """A Butterbase (or proxy) that echoes the bb_sk_ key in an error or a result never shows it to the model."""
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        sent = request.headers["authorization"]
+        if request.url.path.endswith("/config"):
+            error = {"code": "UNAUTHORIZED", "message": f"Rejected {sent}", "remediation": f"Not {BUTTERBASE_KEY}"}
+            return httpx.Response(401, json={"error": error})
+        return httpx.Response(200, json={"integrations": [{"toolkit": "gmail", "displayName": sent, "curated": True}]})
+
+    env = {"BUTTERBASE_API_KEY": BUTTERBASE_KEY, "BUTTERBASE_APP_ID": "app_1"}
+    server = build_server(
+        Settings.load(env, api_key=SERVER_KEY, max_retries=0), http_transport=httpx.MockTransport(echo)
+    )
+    from mcp import Client
+
+    try:
+        async with Client(server.mcp) as client:
+            error = await client.call_tool("butterbase_list_enabled_toolkits", {})
+            echoed = await client.call_tool("butterbase_list_toolkits", {})
+    finally:
+        await server.aclose()
+    assert error.is_error and "Rejected" in dump(error) and leaks(dump(error)) == []
+    assert not echoed.is_error and leaks(dump(echoed)) == [] and "[redacted]" in dump(echoed)
 
 
 REJECTED = {

@@ -138,7 +138,7 @@ async def test_faults_kinds_deterministic(store: SandboxStore, auth: dict[str, s
         )
 
 
-def test_serve_prints_three_lines_and_answers() -> None:
+def test_serve_prints_its_lines_and_answers() -> None:
     code = "from bimpe_mcp.sandbox import serve; serve(port=0, api_key='sk_test_cli', empty=True, admin_key='adm')"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -148,6 +148,9 @@ def test_serve_prints_three_lines_and_answers() -> None:
         assert base.startswith("BIMPE_BASE_URL=http://127.0.0.1:") and key == "BIMPE_API_KEY=sk_test_cli"
         assert proc.stdout.readline().strip() == "BIMPE_SANDBOX_ADMIN_KEY=adm"
         url = base.split("=", 1)[1]
+        assert proc.stdout.readline().strip() == f"BUTTERBASE_BASE_URL={url}"
+        assert proc.stdout.readline().startswith("BUTTERBASE_API_KEY=bb_sk_test_")
+        assert proc.stdout.readline().startswith("BUTTERBASE_APP_ID=app_")
         for _ in range(100):
             try:
                 r = httpx.get(f"{url}{PREFIX}/agents", headers={"X-Api-Key": "sk_test_cli"})

@@ -11,11 +11,23 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 
+from bimpe_mcp.butterbase import ButterbaseTransport
 from bimpe_mcp.console import ConsoleTransport
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.server import build_server
 from bimpe_mcp.settings import Settings
-from bimpe_mcp.tools import ALL_TOOLS, Backend, ToolFactory
+from bimpe_mcp.tools import ALL_TOOLS, Backend, ButterbaseAccess, ToolFactory
+
+
+def backend() -> Backend:
+    """A backend for the whole catalog: the butterbase toolset needs a Butterbase app."""
+    butterbase = ButterbaseAccess(ButterbaseTransport(), "bb_sk_test_x", "app_x")
+    return Backend(ConsoleTransport(), "sk_test_x", butterbase=butterbase)
+
+
+def test_butterbase_tools_need_a_butterbase_app() -> None:
+    with pytest.raises(ValueError, match="butterbase_list_toolkits"):
+        ToolFactory(ALL_TOOLS, Backend(ConsoleTransport(), "sk_test_x"))
 
 
 def test_the_sdk_still_offers_what_the_seam_uses() -> None:
@@ -29,19 +41,19 @@ def test_the_sdk_still_offers_what_the_seam_uses() -> None:
 
 
 def test_registered_tools_publish_our_schemas_and_take_no_arguments_from_the_sdk() -> None:
-    factory = ToolFactory(ALL_TOOLS, Backend(ConsoleTransport(), "sk_test_x"))
+    factory = ToolFactory(ALL_TOOLS, backend())
     for tool in factory.tools:
         entry = factory.bound[tool.name]
         assert tool.fn_metadata.validate_arguments({"anything": 1, "agent_id": "x"}) == {}
         assert tool.fn_metadata.output_model is None, "results would be validated twice"
         assert tool.output_schema is not None and tool.output_schema["type"] == "object"
         assert set(tool.parameters["properties"]) == set(entry.parameter_names)
-        assert ("confirmation" in tool.resolved_params) == bool(entry.spec.confirm)
+        assert ("confirmation" in tool.resolved_params) == entry.confirmed
         assert tool.context_kwarg == "ctx"
 
 
 def test_json_strings_for_lists_are_repaired_as_the_sdk_does() -> None:
-    factory = ToolFactory(ALL_TOOLS, Backend(ConsoleTransport(), "sk_test_x"))
+    factory = ToolFactory(ALL_TOOLS, backend())
     entry = factory.bound["set_agent_actions"]
     outcome = factory._validate(entry, {"agent_id": "agt_1", "action_ids": '["act_1"]', "enabled": True})
     assert not isinstance(outcome, Exception) and getattr(outcome, "action_ids", None) == ["act_1"]

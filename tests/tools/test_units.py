@@ -23,7 +23,7 @@ from bimpe_mcp.console import (
 )
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools import ALL_TOOLS
-from bimpe_mcp.tools._confirmation import ConfirmForm, confirmation_refusal
+from bimpe_mcp.tools._confirmation import ConfirmForm, ConfirmPolicy, confirmation_refusal, needs_confirmation
 from bimpe_mcp.tools._contract import describe_console_error, describe_invalid, success_result
 from bimpe_mcp.tools._runtime import Limits, ToolCall, paged, request_body
 from bimpe_mcp.tools._schema import compact_schema
@@ -115,12 +115,24 @@ def test_invalid_arguments_are_named_one_by_one() -> None:
         assert piece in text
 
 
-def test_confirmation_outcomes() -> None:
+@pytest.mark.parametrize("policy", ["either", "id", "elicit"])
+def test_confirmation_outcomes(policy: ConfirmPolicy) -> None:
     spec = SPECS["delete_agent"]
-    assert confirmation_refusal(spec, AcceptedElicitation(data=ConfirmForm(confirm=True))) is None
-    declined = confirmation_refusal(spec, AcceptedElicitation(data=ConfirmForm(confirm=False)))
+    assert confirmation_refusal(spec, AcceptedElicitation(data=ConfirmForm(confirm=True)), policy) is None
+    declined = confirmation_refusal(spec, AcceptedElicitation(data=ConfirmForm(confirm=False)), policy)
     assert declined and "was not confirmed" in declined and "nothing was sent" in declined
-    assert "not confirmed" in (confirmation_refusal(spec, None) or "")
+    assert ("To go ahead anyway, pass confirm" in declined) == (policy == "either"), "only either offers the id"
+    assert "not confirmed" in (confirmation_refusal(spec, None, policy) or "")
+
+
+def test_what_each_policy_confirms() -> None:
+    policies: tuple[ConfirmPolicy, ...] = ("either", "id", "elicit")
+    covered = {policy: {spec.name for spec in ALL_TOOLS if needs_confirmation(spec, policy)} for policy in policies}
+    destructive = {spec.name for spec in ALL_TOOLS if spec.hints.destructive}
+    outward = {spec.name for spec in ALL_TOOLS if spec.outward}
+    assert outward == {"send_message", "make_call", "butterbase_execute_tool"}
+    assert covered["either"] == destructive and "make_call" in destructive
+    assert covered["id"] == covered["elicit"] == destructive | outward
 
 
 def test_selection_names_the_setting_that_hides_a_tool() -> None:
@@ -154,3 +166,17 @@ def test_every_console_code_has_a_fix_and_key_fixes_name_where_the_key_came_from
     error = invalid.error("m", status=401, code="api_key_invalid")
     assert "the Authorization header" in console_fix(error, "the Authorization header")
     assert "BIMPE_API_KEY" in console_fix(error)
+
+
+def test_an_outward_tool_without_a_target_id_says_how_it_can_be_confirmed() -> None:
+    """A tool another toolset marks outward without a confirm parameter: only a person can confirm it."""
+    from dataclasses import replace
+
+    from bimpe_mcp.tools import _confirmation
+
+    spec = replace(SPECS["send_message"], confirm=None)
+    assert needs_confirmation(spec, "elicit") and needs_confirmation(spec, "id")
+    assert not needs_confirmation(spec, "either")
+    unanswered = AcceptedElicitation[Any].model_construct(data=_confirmation._NotConfirmed(None))
+    refused = confirmation_refusal(spec, unanswered, "id") or ""
+    assert "It has no id to confirm with" in refused and "--confirm either or elicit" in refused

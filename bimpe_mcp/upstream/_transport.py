@@ -1,0 +1,308 @@
+"""The retrying HTTP seam both API clients stand on: one connection pool, the key passed per call.
+
+Everything about trying again lives here: which failures are retried, the backoff, a 429's
+`Retry-After`, the idempotency key reused across attempts, and whether a write that failed may
+still have been applied. A subclass says how its API authenticates, what its answers look like
+and which errors it raises (`headers`, `unwrap` and the `*_error` hooks).
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import random
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+import anyio
+import httpx
+
+from bimpe_mcp.upstream._errors import UpstreamError
+
+__all__ = ["HEADER_TOKEN", "Replay", "RequestSpec", "RetryPolicy", "RetryingTransport"]
+
+R = TypeVar("R")
+
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
+"""Visible ASCII: what an API key or an idempotency key may hold and still be one header value."""
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try. `max_retries` counts retries, not attempts."""
+
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    retry_after_cap: float = 30.0
+
+
+Replay = Literal["safe", "connect_only", "never"]
+"""When a request may be sent again: `safe` (GETs, keyed writes), `connect_only` (only when it
+provably never left: a real phone call, an email), `never` (a write without an idempotency key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """One logical request, as a client's endpoint methods describe it."""
+
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    idempotency_key: str | None = None
+    replay: Replay = "safe"
+    allow_empty: bool = False
+    changes_state: bool | None = None
+    """Whether a successful request changed something; None: every method but GET does."""
+
+    @property
+    def is_write(self) -> bool:
+        return self.method != "GET" if self.changes_state is None else self.changes_state
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that refuses every cookie, so nothing carries over between API keys.
+
+    A bare `CookieJar`, not `httpx.Cookies`: httpx copies a `Cookies` into a fresh default jar,
+    which would drop the refusing policy.
+    """
+    policy = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+    return http.cookiejar.CookieJar(policy=policy)
+
+
+def _may_have_executed(status: int) -> bool:
+    """Whether an answer with this status leaves a write possibly applied.
+
+    A 4xx (429 included) is the API refusing before it acts; a 5xx, a 408 or a 2xx whose body
+    is not what the API sends may come after the work was done.
+    """
+    return status >= 500 or status == 408 or 200 <= status < 300
+
+
+class RetryingTransport(ABC, Generic[R]):
+    """The process-wide pool of one API. Cheap to share; pass the API key with each request.
+
+    `on_response` hears each answer's status (every attempt) and `on_retry` each retry's reason (a status or
+    a connection error's name): the server counts them without this package knowing how.
+    """
+
+    service = "the API"
+    """How messages name the other side, e.g. "the Console"."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        prefix: str,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        user_agent: str = "bimpe-mcp",
+        on_response: Callable[[int], None] | None = None,
+        on_retry: Callable[[str], None] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.prefix = prefix
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.on_response = on_response
+        self.on_retry = on_retry
+        self.logger = logger or logging.getLogger("bimpe_mcp.upstream")
+        self._transport = transport
+        self._user_agent = user_agent
+        self._http: httpx.AsyncClient | None = None
+        self._random = random.Random()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The pool, created on first use: loading TLS roots would otherwise slow every start-up."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url + self.prefix,
+                timeout=httpx.Timeout(self.timeout),
+                transport=self._transport,
+                cookies=_no_cookies(),
+                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+                follow_redirects=False,
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # ---- what a subclass says about its API -----------------------------------------------------------
+
+    @abstractmethod
+    def headers(self, api_key: str, request_id: str | None) -> dict[str, str]:
+        """Auth and correlation headers (with `X-Request-Id`); a key that cannot be sent is refused here."""
+
+    @abstractmethod
+    def unwrap(self, spec: RequestSpec, response: httpx.Response, sent_request_id: str) -> R:
+        """The answer as the client's result, or the client's error for an error answer or a garbled one."""
+
+    @abstractmethod
+    def request_error(self, message: str) -> UpstreamError:
+        """The error for a request refused before sending."""
+
+    @abstractmethod
+    def connection_error(self, message: str, request_id: str) -> UpstreamError:
+        """The error for a request that got no answer."""
+
+    @abstractmethod
+    def timeout_error(self, message: str, request_id: str) -> UpstreamError:
+        """The error for a request that got no answer in time."""
+
+    @abstractmethod
+    def garbled_error(self, message: str, status: int, request_id: str) -> UpstreamError:
+        """The error for an answer that is not what the API sends."""
+
+    # ---- the shared machinery -------------------------------------------------------------------------
+
+    def _build(self, spec: RequestSpec, headers: dict[str, str]) -> httpx.Request:
+        """The request as httpx will send it; a value that cannot go on the wire is refused, not retried."""
+        if spec.idempotency_key is not None:
+            if not HEADER_TOKEN.fullmatch(spec.idempotency_key) or len(spec.idempotency_key) > 255:
+                raise self.request_error("the idempotency key must be 1-255 visible ASCII characters")
+            headers["Idempotency-Key"] = spec.idempotency_key
+        params = {k: v for k, v in (spec.params or {}).items() if v is not None}
+        params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}
+        try:
+            return self.http.build_request(
+                spec.method, spec.path, params=params or None, json=spec.json, headers=headers
+            )
+        except (httpx.InvalidURL, UnicodeError, ValueError, TypeError) as exc:
+            raise self.request_error(f"{spec.method} {spec.path}: the request cannot be sent ({exc})") from None
+
+    async def request(self, spec: RequestSpec, *, api_key: str, request_id: str | None = None) -> R:
+        """Send `spec`, retrying what is safe to retry, and unwrap the answer.
+
+        For a write, every error says whether any attempt may have been applied (`may_have_been_applied`).
+        """
+        headers = self.headers(api_key, request_id)
+        request = self._build(spec, headers)
+        attempt = 0
+        maybe_applied = False
+        while True:
+            started = time.monotonic()
+            try:
+                response = await self.http.send(request)
+                await response.aread()
+            except httpx.LocalProtocolError as exc:
+                raise self.request_error(f"{spec.method} {spec.path}: the request cannot be sent ({exc})") from None
+            except httpx.HTTPError as exc:
+                error = self._transport_error(exc, headers["X-Request-Id"])
+                maybe_applied |= spec.is_write and not isinstance(exc, _NEVER_SENT)
+                if self._may_retry_exception(spec, exc, attempt):
+                    attempt += 1
+                    await self._sleep_backoff(attempt, spec, reason=type(exc).__name__)
+                    continue
+                error.may_have_been_applied = maybe_applied
+                raise error from exc
+            self._log(spec, response, attempt, time.monotonic() - started)
+            if self.on_response is not None:
+                self.on_response(response.status_code)
+            try:
+                return self.unwrap(spec, response, headers["X-Request-Id"])
+            except UpstreamError as error:
+                maybe_applied |= spec.is_write and _may_have_executed(response.status_code)
+                error.may_have_been_applied = maybe_applied
+                delay = self._retry_delay(spec, response, error, attempt)
+                if delay is None:
+                    raise
+                attempt += 1
+                if self.on_retry is not None:
+                    self.on_retry(str(response.status_code))
+                self.logger.info(
+                    "retrying %s %s after %s (attempt %d, %.2fs)",
+                    spec.method,
+                    spec.path,
+                    response.status_code,
+                    attempt,
+                    delay,
+                )
+                await anyio.sleep(delay)
+
+    def _transport_error(self, exc: httpx.HTTPError, request_id: str) -> UpstreamError:
+        service = self.service[:1].upper() + self.service[1:]
+        if isinstance(exc, httpx.DecodingError):
+            return self.garbled_error(
+                f"{service}'s answer could not be decoded (a broken Content-Encoding)", 0, request_id
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return self.timeout_error(f"{service} did not answer within {self.timeout:g}s", request_id)
+        return self.connection_error(
+            f"Could not reach {self.service} at {self.base_url} ({type(exc).__name__})", request_id
+        )
+
+    def _may_retry_exception(self, spec: RequestSpec, exc: httpx.HTTPError, attempt: int) -> bool:
+        if attempt >= self.retry.max_retries or not isinstance(exc, httpx.TransportError | httpx.DecodingError):
+            return False
+        if spec.replay == "safe":
+            return True
+        return spec.replay == "connect_only" and isinstance(exc, _NEVER_SENT)
+
+    def _retry_delay(
+        self, spec: RequestSpec, response: httpx.Response, error: UpstreamError, attempt: int
+    ) -> float | None:
+        """Seconds to wait before retrying this answer, or None to give up."""
+        if attempt >= self.retry.max_retries:
+            return None
+        status = response.status_code
+        if status == 429 and spec.replay != "never":
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after is None:
+                return self._backoff(attempt + 1)
+            return float(retry_after) if retry_after <= self.retry.retry_after_cap else None
+        if spec.replay != "safe":
+            return None
+        if status in _RETRY_STATUSES or (status >= 500 and status != 501):
+            return self._backoff(attempt + 1)
+        if 200 <= status < 300:  # a success status whose body `unwrap` refused: garbled on the way
+            return self._backoff(attempt + 1)
+        return None
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.retry.backoff_max, self.retry.backoff_base * (2 ** (attempt - 1)))
+        return self._random.uniform(ceiling / 2, ceiling)
+
+    async def _sleep_backoff(self, attempt: int, spec: RequestSpec, *, reason: str) -> None:
+        if self.on_retry is not None:
+            self.on_retry(reason)
+        delay = self._backoff(attempt)
+        self.logger.info("retrying %s %s after %s (attempt %d, %.2fs)", spec.method, spec.path, reason, attempt, delay)
+        await anyio.sleep(delay)
+
+    def _log(self, spec: RequestSpec, response: httpx.Response, attempt: int, elapsed: float) -> None:
+        self.logger.debug(
+            "%s %s -> %s in %.0fms (attempt %d, request %s)",
+            spec.method,
+            spec.path,
+            response.status_code,
+            elapsed * 1000,
+            attempt + 1,
+            response.headers.get("x-request-id"),
+        )
+
+    @staticmethod
+    def json_or_none(response: httpx.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    @staticmethod
+    def describe(response: httpx.Response) -> str:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        return f"{kind}, {len(response.content)} bytes"
