@@ -12,8 +12,10 @@ Two modes (`--auth`), each giving every header one meaning:
   JWT from the team's identity provider (checked against its JWKS through the SDK's `TokenVerifier`
   protocol). The caller's credential never reaches the Console.
 
-`CredentialGate` answers 401 before the request reaches the SDK, so an unchecked caller never gets
-a session, and caps the sessions each credential holds (`SessionLedger`).
+`CredentialGate` refuses an unchecked caller before the request reaches the SDK, so it never gets a
+session (401 with a challenge where OAuth can yield a credential, a gateway with JWTs; 403 elsewhere,
+so that clients show the body instead of starting OAuth), and caps the sessions each credential holds
+(`SessionLedger`).
 """
 
 from __future__ import annotations
@@ -665,22 +667,23 @@ class CredentialGate:
     async def _refuse(self, refusal: _Refusal, scope: Scope, receive: Receive, send: Send) -> None:
         body = {"error": refusal.error, "message": refusal.message, "header": "Authorization"}
         headers = {}
-        if refusal.status == 401:
-            # A 401 must name its scheme (RFC 9110 §11.6.1, RFC 6750 §3). The OAuth hint, resource_metadata,
-            # goes out only in gateway mode with a JWKS: the MCP spec asks for it from servers that implement
-            # MCP authorization (OAuth, optional in the spec), and that is the one configuration with an
-            # authorization server behind it. OAuth-capable clients (the SDK's OAuthClientProvider, the MCP
-            # Inspector) start discovery on any 401 and try resource_metadata first, then the well-known
-            # URLs: in pass-through, or with static tokens, no OAuth flow can yield a Console key or a gateway
-            # token, so they get only the realm, the well-known URLs answer 404 and discovery ends at once,
-            # leaving the JSON body, which names the header to send.
+        status = refusal.status
+        if status == 401 and not self.jwt:
+            # OAuth-capable clients start an OAuth flow on any 401, with or without resource_metadata: the
+            # MCP Inspector's CLI does ("Interactive OAuth requires a TTY") and never shows the body. Only
+            # gateway mode with a JWKS has an authorization server behind it; everywhere else no OAuth flow
+            # can yield a Console key or a gateway token, so the refusal is 403 with no challenge, and clients
+            # show the JSON body, which names the header to send (.ci/conformance checks it with the Inspector).
+            status = 403
+        if status == 401:
+            # A 401 must name its scheme (RFC 9110 §11.6.1, RFC 6750 §3), and the MCP spec asks a server that
+            # implements MCP authorization (OAuth) to point at its protected-resource metadata.
             challenge = f'Bearer realm="{REALM}"'
             if refusal.invalid_token:
                 challenge += ', error="invalid_token"'
-            if self.jwt:
-                challenge += f', resource_metadata="{_metadata_url(self.settings, scope)}"'
+            challenge += f', resource_metadata="{_metadata_url(self.settings, scope)}"'
             headers["WWW-Authenticate"] = challenge
-        await JSONResponse(body, status_code=refusal.status, headers=headers)(scope, receive, send)
+        await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)
 
 
 def _opens_session(scope: Scope) -> bool:

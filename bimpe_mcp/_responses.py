@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["ResponseModes", "answer_per_request", "may_stream"]
+__all__ = ["ResponseModes", "answer_per_request", "answering_json", "may_stream"]
 
 _LOG_LEVEL_META = "io.modelcontextprotocol/logLevel"
 
@@ -41,6 +41,12 @@ _CHOSEN: ContextVar[bool] = ContextVar("bimpe_answer_json", default=False)
 _POST_CHOSEN: ContextVar[bool | None] = ContextVar("bimpe_post_answers_json", default=None)
 """The same choice while a session's transport handles the POST, and so in everything the request's
 handler sends (the SDK carries the sender's context with each message)."""
+
+
+def answering_json() -> bool:
+    """Whether the request being handled here is answered with one JSON body, which carries nothing
+    sent before the result: a message for the client then goes on the session's own stream instead."""
+    return bool(_POST_CHOSEN.get())
 
 
 def may_stream(message: Any, streaming_tools: Collection[str]) -> bool:

@@ -10,16 +10,32 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
+from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    CompleteRequestParams,
+    EmptyResult,
+    LoggingLevel,
+    LoggingMessageNotification,
+    LoggingMessageNotificationParams,
+    SetLevelRequestParams,
+)
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bimpe_mcp import __version__
+from bimpe_mcp._completion import Completions
+from bimpe_mcp._icons import server_icons, toolset_icons
 from bimpe_mcp._metrics import Metrics
 from bimpe_mcp._secret_page import LoopbackPage
 from bimpe_mcp._toolsets import TOOLSETS
@@ -33,7 +49,7 @@ if TYPE_CHECKING:
     from bimpe_mcp.butterbase import ButterbaseTransport
     from bimpe_mcp.console import ConsoleTransport
 
-__all__ = ["BimpeServer", "build_server", "instructions"]
+__all__ = ["CACHE_HINTS", "PAYMENT_PROVIDERS", "BimpeServer", "build_server", "instructions"]
 
 _CONFIRMING: dict[str, str] = {
     "either": "Destructive tools ask for confirmation, or take confirm=<the target id>.",
@@ -147,6 +163,9 @@ def build_server(
         loopback = LoopbackPage(entries)
         backend.link_base = loopback.base_url
     security = RequestStateSecurity(keys=[settings.state_key]) if settings.state_key else None
+    toolset_of = {spec.name: spec.toolset for spec in specs}
+    for tool in factory.tools:
+        tool.icons = toolset_icons(toolset_of[tool.name])
     mcp = MCPServer(
         "bimpe-mcp",
         title="BimpeAI Console",
@@ -155,14 +174,26 @@ def build_server(
             (spec.name for spec in specs), settings.agent_id, settings.confirm, fenced=bool(factory.fenced)
         ),
         website_url="https://bimpe.ai",
+        icons=server_icons(),
         tools=factory.tools,
-        middleware=[_observed(metrics), factory.check_arguments, factory.narrow_listing],
+        middleware=[_observed(metrics), _reported_to_client, factory.check_arguments, factory.narrow_listing],
         request_state_security=security,
         log_level=settings.log_level,  # type: ignore[arg-type]
         lifespan=None if loopback is None else _serving_page(loopback),
+        cache_hints=CACHE_HINTS,
     )
     _add_resources(mcp, backend)
     _add_prompts(mcp)
+    mcp.middleware.append(_checked_prompt_arguments(mcp))
+    # MCPServer has no public seat for either: its completion decorator hands the handler no request
+    # (so no caller's key), and it serves no logging/setLevel. tests/e2e/test_protocol.py drives both.
+    lowlevel = mcp._lowlevel_server
+    lowlevel.add_request_handler(
+        "completion/complete",
+        CompleteRequestParams,
+        Completions(mcp, backend, choices=_fixed_choices),
+    )
+    lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, _set_log_level)
     return BimpeServer(mcp, backend, factory, entries)
 
 
@@ -200,6 +231,19 @@ def _butterbase(settings: Settings, http_transport: httpx.AsyncBaseTransport | N
     return ButterbaseAccess(open_transport, settings.butterbase_api_key, settings.butterbase_app_id)
 
 
+_LISTING = CacheHint(ttl_ms=300_000, scope="private")
+CACHE_HINTS: Mapping[CacheableMethod, CacheHint] = {
+    "tools/list": _LISTING,
+    "prompts/list": _LISTING,
+    "resources/list": _LISTING,
+    "resources/templates/list": _LISTING,
+    "server/discover": _LISTING,
+    "resources/read": CacheHint(ttl_ms=0, scope="private"),
+}
+"""What a 2026-07-28 client may cache. The listings change only when the server restarts: five minutes.
+Private, because a request's headers narrow them (and a read is one team's data); a read is live."""
+
+
 def _observed(metrics: Metrics) -> ServerMiddleware[Any]:
     """Middleware: every line logged while serving a request carries its id; tool calls count as in flight."""
 
@@ -213,9 +257,76 @@ def _observed(metrics: Metrics) -> ServerMiddleware[Any]:
     return observe
 
 
+_LOG_LEVELS: tuple[LoggingLevel, ...] = get_args(LoggingLevel)
+"""Least severe first."""
+
+_LOG_LEVEL_STATE = "bimpe_mcp.log_level"
+
+
+def _connection_state(ctx: ServerRequestContext[Any, Any]) -> dict[str, Any]:
+    """What persists across one client connection's requests.
+
+    The SDK keeps it on the session's connection, which a request's context reaches only
+    through a private attribute; tests/e2e/test_protocol.py fails if that changes.
+    """
+    state: dict[str, Any] = ctx.session._connection.state
+    return state
+
+
+async def _set_log_level(ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams) -> EmptyResult:
+    """`logging/setLevel` (protocol 2025-11-25 and before): this connection's tool calls are reported at
+    `params.level` and above. The 2026-07-28 protocol has no such method."""
+    _connection_state(ctx)[_LOG_LEVEL_STATE] = params.level
+    return EmptyResult()
+
+
+async def _reported_to_client(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Middleware: once a 2025-era client has set a log level, each tool call's outcome is sent to it as
+    a log message (`info` when it succeeded, `warning` when it failed), with the same redacted text
+    the caller gets anyway."""
+    if ctx.method != "tools/call" or ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return await call_next(ctx)
+    threshold = _connection_state(ctx).get(_LOG_LEVEL_STATE)
+    if threshold is None:
+        return await call_next(ctx)
+    name = str((ctx.params or {}).get("name"))
+    started = time.monotonic()
+    try:
+        result = await call_next(ctx)
+    except MCPError as error:
+        await _log_to_client(ctx, threshold, "warning", f"tool {name} refused: {error.message}")
+        raise
+    elapsed = f"{(time.monotonic() - started) * 1000:.0f} ms"
+    outcome = result if isinstance(result, CallToolResult) else CallToolResult.model_validate(result)
+    if outcome.is_error:
+        first_line = next(iter(getattr(outcome.content[0], "text", "").splitlines()), "") if outcome.content else ""
+        await _log_to_client(ctx, threshold, "warning", f"tool {name} failed in {elapsed}: {first_line}")
+    else:
+        await _log_to_client(ctx, threshold, "info", f"tool {name} ok in {elapsed}")
+    return result
+
+
+async def _log_to_client(
+    ctx: ServerRequestContext[Any, Any], threshold: LoggingLevel, level: LoggingLevel, message: str
+) -> None:
+    if _LOG_LEVELS.index(level) < _LOG_LEVELS.index(threshold):
+        return
+    from bimpe_mcp._responses import answering_json
+
+    notification = LoggingMessageNotification(
+        params=LoggingMessageNotificationParams(level=level, logger="bimpe_mcp.tools", data=message)
+    )
+    # A request answered with one JSON body has no stream to carry it: the session's GET stream does.
+    related = None if answering_json() else ctx.request_id
+    await ctx.session.send_notification(notification, related_request_id=related)
+
+
 def _add_resources(mcp: MCPServer, backend: Backend) -> None:
+    """The resource templates. A read of something that is not there (an unknown id, a malformed one,
+    an agent outside the scope) is -32602, resource not found; a Console that fails is -32603."""
+
     async def read(ctx: Context, fetch: Any) -> str:
-        from bimpe_mcp.console import ConsoleClient, ConsoleError
+        from bimpe_mcp.console import ConsoleClient, ConsoleError, InvalidIdError, NotFoundError
 
         api_key = backend.api_key_for(ctx)
         if api_key is None:
@@ -223,9 +334,24 @@ def _add_resources(mcp: MCPServer, backend: Backend) -> None:
         client = ConsoleClient(backend.transport, api_key.value)
         try:
             result = await fetch(client)
+        except InvalidIdError as error:
+            raise ResourceNotFoundError(f"No such resource: {error.message}.") from None
+        except NotFoundError as error:
+            raise ResourceNotFoundError(f"{error} (request {error.request_id})") from None
         except ConsoleError as error:
             raise ResourceError(f"{error} (request {error.request_id})") from None
-        return json.dumps({**result.data.model_dump(mode="json"), "request_id": result.request_id}, indent=2)
+        data = result.data
+        if isinstance(data, list):
+            body = {"items": [item.model_dump(mode="json") for item in data]}
+        else:
+            body = data.model_dump(mode="json")
+        return json.dumps({**body, "request_id": result.request_id}, indent=2)
+
+    def within_scope(agent_id: str, ctx: Context, uri: str) -> None:
+        scoped = backend.scope_agent_for(ctx.request_context)
+        if scoped is not None and agent_id != scoped:
+            whose = "server" if backend.agent_id is not None else "request"
+            raise ResourceNotFoundError(f"{uri} is not available: this {whose} is scoped to agent {scoped}.")
 
     @mcp.resource(
         "bimpe://agents/{agent_id}",
@@ -235,13 +361,19 @@ def _add_resources(mcp: MCPServer, backend: Backend) -> None:
         mime_type="application/json",
     )
     async def agent_resource(agent_id: str, ctx: Context) -> str:
-        scoped = backend.scope_agent_for(ctx.request_context)
-        if scoped is not None and agent_id != scoped:
-            whose = "server" if backend.agent_id is not None else "request"
-            raise ResourceError(
-                f"bimpe://agents/{agent_id} is not available: this {whose} is scoped to agent {scoped}."
-            )
+        within_scope(agent_id, ctx, f"bimpe://agents/{agent_id}")
         return await read(ctx, lambda client: client.agents.get(agent_id))
+
+    @mcp.resource(
+        "bimpe://agents/{agent_id}/integrations/{family}",
+        name="agent_integrations",
+        title="Agent integrations",
+        description="An agent's integrations of one family: bimpeai, custom_api, mcp_server or pipedream.",
+        mime_type="application/json",
+    )
+    async def integrations_resource(agent_id: str, family: str, ctx: Context) -> str:
+        within_scope(agent_id, ctx, f"bimpe://agents/{agent_id}/integrations/{family}")
+        return await read(ctx, lambda client: client.integrations.list(agent_id, family))
 
     @mcp.resource(
         "bimpe://workflows/{workflow_id}",
@@ -252,6 +384,49 @@ def _add_resources(mcp: MCPServer, backend: Backend) -> None:
     )
     async def workflow_resource(workflow_id: str, ctx: Context) -> str:
         return await read(ctx, lambda client: client.workflows.get(workflow_id))
+
+
+PAYMENT_PROVIDERS = ("paystack", "stripe")
+"""The connector types `connect_payments` takes (its `provider`)."""
+
+
+def _fixed_choices() -> dict[str, Sequence[str]]:
+    """The completions of the arguments that take one of a fixed list (asked on the first completion)."""
+    from bimpe_mcp.console import Family
+
+    return {"family": get_args(Family), "provider": PAYMENT_PROVIDERS}
+
+
+def _checked_prompt_arguments(mcp: MCPServer) -> ServerMiddleware[Any]:
+    """Middleware: a `prompts/get` for an unknown prompt, or with a required argument missing or one
+    the prompt does not take, is -32602 naming what to fix (the SDK answers such a request with an
+    internal error and logs a traceback)."""
+
+    async def check(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        params = ctx.params
+        if ctx.method != "prompts/get" or not isinstance(params, Mapping):
+            return await call_next(ctx)
+        name, given = params.get("name"), params.get("arguments") or {}
+        if not isinstance(name, str) or not isinstance(given, Mapping):
+            return await call_next(ctx)  # malformed: the SDK's own validation answers -32602
+        prompts = {prompt.name: prompt for prompt in await mcp.list_prompts()}
+        if (prompt := prompts.get(name)) is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}. Prompts: {', '.join(prompts)}.")
+        declared = {argument.name: argument for argument in prompt.arguments or ()}
+        problems = [f"{key}: not an argument of {name}" for key in given if key not in declared]
+        problems += [
+            f"{argument.name}: required"
+            for argument in declared.values()
+            if argument.required and not str(given.get(argument.name) or "").strip()
+        ]
+        if problems:
+            accepted = ", ".join(f"{key} (required)" if arg.required else key for key, arg in declared.items())
+            raise MCPError(
+                INVALID_PARAMS, f"Invalid arguments for prompt {name}: {'; '.join(problems)}. Arguments: {accepted}."
+            )
+        return await call_next(ctx)
+
+    return check
 
 
 def _add_prompts(mcp: MCPServer) -> None:

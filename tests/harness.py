@@ -25,7 +25,8 @@ import uvicorn
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult
 
 from bimpe_mcp.cli import build_parser, main, settings_from_args
 from bimpe_mcp.http import create_app
@@ -63,6 +64,16 @@ class Connection:
         result = await self.call(name, arguments, **kwargs)
         assert result.is_error, f"{name} unexpectedly succeeded: {result.structured_content}"
         return text_of(result)
+
+    async def refused(self, name: str, arguments: dict[str, Any] | None = None) -> str:
+        """Call a tool this caller cannot see (unknown or hidden): a -32602 protocol error; its message."""
+        self.calls.append(name)
+        try:
+            result = await self.client.call_tool(name, arguments or {})
+        except MCPError as error:
+            assert error.code == INVALID_PARAMS, f"{name}: {error.code} {error.message}"
+            return error.message
+        raise AssertionError(f"{name} was not refused: {result}")
 
 
 def text_of(result: CallToolResult) -> str:

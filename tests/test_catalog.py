@@ -131,3 +131,10 @@ async def test_every_tool_passes_the_guardrails(spec: Any) -> None:
         assert "confirm" in schema["properties"]
     if not spec.hints.read_only:
         assert "idempotency_key" in schema["properties"], "every write can be retried safely"
+
+
+async def test_tool_icons_stay_tiny() -> None:
+    """Icons are drawn by the client's UI, never put in the model's context; each is a small data: URI."""
+    tools = await listed_tools()
+    icons = max(len(json.dumps(tool.get("icons"), separators=(",", ":"))) for tool in tools)
+    assert icons <= 300, f"a tool's icon grew to {icons} bytes: keep bimpe_mcp/icons/*.svg tiny"

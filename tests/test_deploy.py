@@ -443,7 +443,7 @@ async def test_every_remote_header_gets_its_caller_in(auth: str, sandbox: Runnin
     )
     credential = token if auth == "gateway" else sandbox.store.demo_api_key
     with http_server(settings) as base:
-        assert httpx.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).status_code == 401
+        assert httpx.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).status_code == 403
         for source, headers in every_remote_header().items():
             filled = {key: value.replace(CREDENTIAL, credential) for key, value in headers.items()}
             async with (

@@ -6,7 +6,9 @@ was last accepted. The test fails when a tool passes its cap, the average or the
 accept a deliberate growth with `UPDATE_SNAPSHOTS=1 pytest tests/test_token_budget.py`.
 Model-visible tokens of a tool are those of its name, its description and its compact inputSchema.
 The whole-`tools/list` target is the default server's listing; the opt-in butterbase toolset, listed
-only when a Butterbase app is configured, has its own cap on what it adds.
+only when a Butterbase app is configured, has its own cap on what it adds. Tool icons (small `data:`
+URIs, drawn by a client's UI and put in no model's context) are left out of every count here and
+have their own size cap (`tests/test_catalog.py`); `icons_total` reports what they add on the wire.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def model_visible(tool: dict[str, Any]) -> int:
 OPT_IN = {facts.name for facts in CATALOG if facts.toolset == "butterbase"}
 
 
-def measure(tools: list[dict[str, Any]]) -> dict[str, Any]:
+def measure(listed: list[dict[str, Any]]) -> dict[str, Any]:
+    tools = [{key: value for key, value in tool.items() if key != "icons"} for tool in listed]
     per_tool = {tool["name"]: model_visible(tool) for tool in tools}
     default = [tool for tool in tools if tool["name"] not in OPT_IN]
     return {
@@ -49,6 +52,7 @@ def measure(tools: list[dict[str, Any]]) -> dict[str, Any]:
         "output_schemas_total": sum(tokens(tool.get("outputSchema", {})) for tool in tools),
         "tools_list_total": tokens({"tools": default}),
         "butterbase_added": tokens({"tools": tools}) - tokens({"tools": default}),
+        "icons_total": tokens({"tools": listed}) - tokens({"tools": tools}),
         "per_tool": per_tool,
     }
 

@@ -14,6 +14,7 @@ the SDK's own does.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import json
@@ -32,7 +33,9 @@ from mcp.server.elicitation import AcceptedUrlElicitation
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.request_state import authenticated_principal
+from mcp.shared.exceptions import MCPError
 from mcp_types import (
+    INVALID_PARAMS,
     CallToolResult,
     ElicitRequest,
     ElicitRequestURLParams,
@@ -716,7 +719,11 @@ class ToolFactory:
         return result
 
     async def check_arguments(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        """Middleware: the one validation of a `tools/call`'s arguments; a bad one gets an error naming it."""
+        """Middleware: the one validation of a `tools/call`'s arguments; a bad one gets an error naming it.
+
+        A tool this request cannot see (unknown, hidden by the server's settings or narrowed away by
+        the request) is a protocol error, -32602, whose message says which setting hides it.
+        """
         if ctx.method != "tools/call" or not ctx.params:
             return await call_next(ctx)
         name = str(ctx.params.get("name"))
@@ -724,11 +731,11 @@ class ToolFactory:
         if entry is None:
             if reason := self.hidden.get(name):
                 self.backend.metrics.record_tool(name, "invalid", 0.0)
-                return error_result(f"{name} is not available in this configuration: {reason}.")
-            return await call_next(ctx)
+                raise _unknown_tool(f"{name} is not available in this configuration: {reason}.")
+            raise _unknown_tool(f"Unknown tool: {name}.{self._suggestion(name, ctx)}")
         if reason := self._narrowed(entry, ctx):
             self.backend.metrics.record_tool(name, "invalid", 0.0)
-            return error_result(f"{name} is not available in this configuration: {reason}.")
+            raise _unknown_tool(f"{name} is not available in this configuration: {reason}.")
         outcome = self._validate(entry, ctx.params.get("arguments"), self._injected(entry, ctx))
         if isinstance(outcome, CallToolResult):
             self.backend.metrics.record_tool(name, "invalid", 0.0)
@@ -738,6 +745,12 @@ class ToolFactory:
             return await call_next(ctx)
         finally:
             _VALIDATED.reset(token)
+
+    def _suggestion(self, name: str, ctx: ServerRequestContext[Any, Any]) -> str:
+        """' Did you mean …?' naming the closest tools this request can call, or nothing."""
+        callable_here = [tool for tool, entry in self.bound.items() if self._narrowed(entry, ctx) is None]
+        close = difflib.get_close_matches(name, callable_here, n=3)
+        return f" Did you mean {' or '.join(close)}?" if close else " tools/list shows the tools this server offers."
 
     async def narrow_listing(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         """Middleware: a `tools/list` shows only what this request's narrowing leaves, each schema less
@@ -831,3 +844,8 @@ def _input_required_era(ctx: Context[Any, Any]) -> bool:
 def _restored(entry: _BoundTool, data: dict[str, Any]) -> CallToolResult:
     """A result built earlier in the call (or carried in its sealed request_state), as the contract shapes it."""
     return success_result(entry.spec.output, data, (), Redactor())
+
+
+def _unknown_tool(message: str) -> MCPError:
+    """A call to a tool the caller cannot see: a protocol error (-32602), as the specification asks."""
+    return MCPError(code=INVALID_PARAMS, message=message)

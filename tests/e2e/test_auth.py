@@ -160,12 +160,12 @@ async def test_bogus_initialize_flood_opens_no_session_then_a_real_tenant_gets_i
         statuses = Counter(answer.status for answer in answers)
         bodies = {answer.body for answer in answers}
         challenges = {answer.headers.get("www-authenticate") for answer in answers}
-        assert statuses == {401: total}
+        assert statuses == {403: total}
         assert admitted == 0 and served.open_sessions() == 0, "a session was opened for an unchecked key"
         (body,) = {json.loads(text)["error"] for text in bodies}
         assert body == "api_key_invalid" and all("not-a-real-key" not in text for text in bodies)
         assert all("the Authorization header" in json.loads(text)["message"] for text in bodies)
-        assert challenges == {'Bearer realm="bimpe-mcp", error="invalid_token"'}
+        assert challenges == {None}, "no OAuth behind pass-through: no challenge"
         checks = [r for r in request_log(sandbox.app) if r.api_key == "not-a-real-key"]
         assert 1 <= len(checks) <= total // 20, "each bogus request reached the Console"
 
@@ -183,22 +183,23 @@ async def test_bogus_initialize_flood_opens_no_session_then_a_real_tenant_gets_i
         assert admitted == 1, "the modern era opened a session"
 
 
-async def test_missing_and_malformed_keys_get_401_naming_the_header_and_nothing_is_sent(
+async def test_missing_and_malformed_keys_get_403_naming_the_header_and_nothing_is_sent(
     sandbox: RunningSandbox,
 ) -> None:
     request_log(sandbox.app).clear()
     with serving(sandbox) as served:
         missing = initialize(served.url, {})
-        assert missing.status_code == 401 and missing.json()["error"] == "api_key_missing"
+        assert missing.status_code == 403 and missing.json()["error"] == "api_key_missing"
         assert "Authorization: Bearer sk_" in missing.json()["message"]
         assert "X-Bimpe-Api-Key" in missing.json()["message"]
-        assert missing.headers["www-authenticate"] == 'Bearer realm="bimpe-mcp"'
+        # No challenge: OAuth-capable clients start OAuth on any 401, and no OAuth can yield a Console key.
+        assert "www-authenticate" not in missing.headers
         for headers, named in (
             ({"X-Bimpe-Api-Key": "sk_test with space"}, "the X-Bimpe-Api-Key header"),
             ({"Authorization": "Bearer"}, "the Authorization header"),
         ):
             refused = initialize(served.url, headers)
-            assert refused.status_code == 401 and named in refused.json()["message"], refused.text
+            assert refused.status_code == 403 and named in refused.json()["message"], refused.text
         # No OAuth hints in pass-through: a client that went looking would find nothing to authorize with.
         assert httpx.get(f"{served.base}/.well-known/oauth-protected-resource/mcp").status_code == 404
     assert list(request_log(sandbox.app)) == [], "a malformed key reached the Console"
@@ -208,7 +209,7 @@ async def test_a_refused_key_is_told_apart_from_a_console_outage(sandbox: Runnin
     with serving(sandbox) as served:
         expired = sandbox.store.add_key(sandbox.store.demo_team_id, ["agents:read"], expired=True)
         refused = initialize(served.url, {"X-Bimpe-Api-Key": expired})
-        assert refused.status_code == 401 and "api_key_expired" in refused.json()["message"]
+        assert refused.status_code == 403 and "api_key_expired" in refused.json()["message"]
         assert expired not in refused.text and fingerprint(expired) in refused.text
     # No Console at all: the key cannot be checked, which is not the caller's fault.
     with serving(sandbox, base_url=f"http://127.0.0.1:{closed_port()}", max_retries=0, timeout=2) as served:
@@ -248,7 +249,7 @@ async def test_stateless_servers_open_no_sessions_and_still_check_keys(sandbox: 
         for _ in range(3):
             async with client(served.url, bearer(sandbox.store.demo_api_key), mode="legacy") as legacy:
                 assert not (await legacy.call_tool("list_agents", {})).is_error
-        assert initialize(served.url, bearer("sk_test_unknown")).status_code == 401
+        assert initialize(served.url, bearer("sk_test_unknown")).status_code == 403
 
 
 async def test_fifty_concurrent_tenants_never_cross(sandbox: RunningSandbox) -> None:
@@ -294,7 +295,7 @@ async def test_loopback_keyless_requests_use_the_server_key(sandbox: RunningSand
     # Off loopback the same request is refused, even if start-up checks were skipped.
     off = {"host": "0.0.0.0", "allowed_hosts": ("127.0.0.1:*",)}
     with serving(sandbox, api_key=sandbox.store.demo_api_key, **off) as served:
-        assert initialize(served.url, {}).status_code == 401
+        assert initialize(served.url, {}).status_code == 403
 
 
 # ---- gateway -------------------------------------------------------------------------------------------------
@@ -317,14 +318,14 @@ async def test_gateway_tokens_act_with_the_server_key_only(sandbox: RunningSandb
                 assert result.structured_content["items"][0]["name"] == "Bimpe Demo Agent"  # type: ignore[index]
 
         missing = initialize(served.url, {})
-        assert missing.status_code == 401 and missing.json()["error"] == "token_missing"
+        assert missing.status_code == 403 and missing.json()["error"] == "token_missing"
         assert "Authorization: Bearer <token>" in missing.json()["message"]
-        assert missing.headers["www-authenticate"] == 'Bearer realm="bimpe-mcp"', "static tokens have no OAuth"
+        assert "www-authenticate" not in missing.headers, "static tokens have no OAuth"
         wrong = initialize(served.url, bearer(TOKEN + "x"))
-        assert wrong.status_code == 401 and wrong.json()["error"] == "token_invalid"
+        assert wrong.status_code == 403 and wrong.json()["error"] == "token_invalid"
         console_key = initialize(served.url, {**bearer(TOKEN), "X-Bimpe-Api-Key": caller_key})
         assert console_key.status_code == 400 and console_key.json()["error"] == "console_key_not_accepted"
-        assert initialize(served.url, bearer(caller_key)).status_code == 401, "a Console key is not a gateway token"
+        assert initialize(served.url, bearer(caller_key)).status_code == 403, "a Console key is not a gateway token"
         assert httpx.get(f"{served.base}/.well-known/oauth-protected-resource").status_code == 404
     sent = {r.api_key for r in request_log(sandbox.app)}
     assert sent == {store.demo_api_key}, "a caller's credential reached the Console"
@@ -500,7 +501,7 @@ async def test_http_sandbox_prints_its_key_and_accepts_it() -> None:
         async with client(url, bearer(key)) as c:
             result = await c.call_tool("list_agents", {})
             assert result.structured_content["items"][0]["name"] == "Bimpe Demo Agent"  # type: ignore[index]
-        assert initialize(url, bearer("sk_test_not_the_sandbox_key")).status_code == 401
+        assert initialize(url, bearer("sk_test_not_the_sandbox_key")).status_code == 403
     finally:
         process.terminate()
         process.wait(timeout=15)

@@ -57,7 +57,7 @@ def test_listed_only_when_the_key_and_the_app_id_are_set() -> None:
 async def test_an_unconfigured_toolset_names_what_to_set(sandbox: RunningSandbox) -> None:
     async with connect("memory", sandbox, env={"BUTTERBASE_APP_ID": ""}) as conn:
         assert not set(BUTTERBASE) & set(await listed(conn))
-        text = await conn.fails("butterbase_list_toolkits")
+        text = await conn.refused("butterbase_list_toolkits")
     assert f"butterbase_list_toolkits {NOT_AVAILABLE}" in text
     assert "set BUTTERBASE_API_KEY and BUTTERBASE_APP_ID" in text
 
@@ -65,16 +65,16 @@ async def test_an_unconfigured_toolset_names_what_to_set(sandbox: RunningSandbox
 async def test_server_settings_narrow_the_toolset(sandbox: RunningSandbox) -> None:
     async with connect("memory", sandbox, args=["--toolsets", "butterbase,calls", "--read-only"]) as conn:
         names = await listed(conn)
-        refused = await conn.fails("butterbase_enable_toolkit", {"toolkit": "gmail"})
+        refused = await conn.refused("butterbase_enable_toolkit", {"toolkit": "gmail"})
     assert names == ["list_calls", "get_call", *READ_ONLY]
     assert "--read-only / BIMPE_READ_ONLY" in refused and not sandbox.store.butterbase.enabled
     args = ["--toolsets", "butterbase", "--exclude-tools", "butterbase_execute_tool"]
     async with connect("memory", sandbox, args=args) as conn:
         assert await listed(conn) == [name for name in BUTTERBASE if name != "butterbase_execute_tool"]
-        assert "--exclude-tools" in await conn.fails("butterbase_execute_tool", {"tool_name": "X_Y", **USER})
+        assert "--exclude-tools" in await conn.refused("butterbase_execute_tool", {"tool_name": "X_Y", **USER})
     async with connect("memory", sandbox, args=["--tools", "get_agent"]) as conn:
         assert await listed(conn) == ["get_agent"]
-        assert "--tools / BIMPE_TOOLS" in await conn.fails("butterbase_list_tools")
+        assert "--tools / BIMPE_TOOLS" in await conn.refused("butterbase_list_tools")
 
 
 async def test_request_headers_narrow_the_toolset(sandbox: RunningSandbox) -> None:
@@ -83,7 +83,7 @@ async def test_request_headers_narrow_the_toolset(sandbox: RunningSandbox) -> No
     async with connect("http", sandbox, headers=headers, server_key=False) as conn:
         names = await listed(conn)
         await conn.ok("butterbase_list_toolkits", {"search": "slack"})
-        refused = await conn.fails("butterbase_execute_tool", {"tool_name": "GMAIL_SEND_EMAIL", **USER})
+        refused = await conn.refused("butterbase_execute_tool", {"tool_name": "GMAIL_SEND_EMAIL", **USER})
     assert names == READ_ONLY
     assert f"butterbase_execute_tool {NOT_AVAILABLE}" in refused and "X-MCP-Readonly" in refused
     assert sandbox.store.counts.get("butterbase.execute", 0) == 0

@@ -206,7 +206,7 @@ async def test_http_service_without_a_server_key_takes_each_requests_key(sandbox
             except httpx.ConnectError:
                 assert time.monotonic() < deadline and process.poll() is None, "the HTTP server did not start"
                 time.sleep(0.1)
-        assert anonymous.status_code == 401
+        assert anonymous.status_code == 403
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {sandbox.store.demo_api_key}"})
         async with http, Client(streamable_http_client(url, http_client=http)) as client:
             result = await client.call_tool("list_agents", {})

@@ -88,12 +88,12 @@ async def test_key_errors_over_http_per_request_keys(sandbox: RunningSandbox) ->
         "sk_test_unknown": "api_key_invalid",
         store.add_key(store.demo_team_id, ALL_SCOPES, expired=True): "api_key_expired",
     }
-    # A key the Console refuses is turned away with 401 before any tool runs, naming the header it came in.
+    # A key the Console refuses is turned away with 403 before any tool runs, naming the header it came in.
     with http_server(Settings.load(server_env(sandbox), transport="http")) as base:
         for key, expected in cases.items():
             refused = initialize(f"{base}/mcp", {"Authorization": f"Bearer {key}"})
             text = refused.json()["message"]
-            assert refused.status_code == 401 and expected in text and "the Authorization header" in text
+            assert refused.status_code == 403 and expected in text and "the Authorization header" in text
             assert "BIMPE_API_KEY" not in text and key not in refused.text
 
     read_only_key = store.add_key(store.demo_team_id, ["agents:read"])

@@ -363,12 +363,12 @@ HTTP_KEYS: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
 async def test_malformed_header_key_is_named_and_not_retried(
     key: str, headers: Callable[[str], dict[str, Any]], sandbox: RunningSandbox
 ) -> None:
-    """Over HTTP, a malformed per-request key gets 401 naming the header it came in, and is never sent."""
+    """Over HTTP, a malformed per-request key gets 403 naming the header it came in, and is never sent."""
     sent = headers(key)
     settings = Settings.load({"BIMPE_BASE_URL": sandbox.base_url}, transport="http")
     with http_server(settings) as base:
         refused = initialize(f"{base}/mcp", sent)
     header = next(iter(sent))
-    assert refused.status_code == 401, refused.text
+    assert refused.status_code == 403, refused.text
     assert header in refused.json()["message"], refused.text
     assert _sent_with(sandbox, key) == 0

@@ -41,7 +41,11 @@ async def test_instructions_prompts_and_resources_over_stdio(sandbox: RunningSan
     assert "http_method='GET', url_template='/orders/{id}'" in custom
     assert "discover_mcp_server_tools" in rendered["connect_mcp_server"].messages[0].content.text  # type: ignore
     assert "send_test_message" in rendered["test_agent"].messages[0].content.text  # type: ignore[union-attr]
-    assert templates == {"bimpe://agents/{agent_id}", "bimpe://workflows/{workflow_id}"}
+    assert templates == {
+        "bimpe://agents/{agent_id}",
+        "bimpe://agents/{agent_id}/integrations/{family}",
+        "bimpe://workflows/{workflow_id}",
+    }
     agent_json = json.loads(agent.contents[0].text)  # type: ignore[union-attr]
     assert agent_json["name"] == "Bimpe Demo Agent" and agent_json["request_id"]
     assert agent.contents[0].mime_type == "application/json"

@@ -6,7 +6,7 @@ import pytest
 
 from bimpe_mcp.sandbox import RunningSandbox, SandboxStore
 from bimpe_mcp.tools import ALL_TOOLS, Scope
-from tests.harness import Connection, connect, text_of
+from tests.harness import Connection, connect
 
 READ_ONLY_NAMES = {spec.name for spec in ALL_TOOLS if spec.hints.read_only}
 SCOPES = {spec.name: spec.scope for spec in ALL_TOOLS}
@@ -21,11 +21,11 @@ async def test_read_only_lists_and_runs_only_read_tools(
 ) -> None:
     async with connect(kind, sandbox, args=args, env=env) as conn:
         tools = (await conn.client.list_tools()).tools
-        result = await conn.call("create_workflow", {"name": "W", "system_prompt": "p"})
+        refused = await conn.refused("create_workflow", {"name": "W", "system_prompt": "p"})
         listed = await conn.ok("list_workflows")
     assert {tool.name for tool in tools} == READ_ONLY_NAMES
     assert all(tool.annotations and tool.annotations.read_only_hint for tool in tools)
-    assert result.is_error and "create_workflow" in text_of(result)
+    assert "create_workflow is not available in this configuration" in refused
     assert sandbox.store.counts.get("workflows.create", 0) == 0
     assert listed["total_count"] >= 1
 
@@ -34,10 +34,10 @@ async def test_read_only_lists_and_runs_only_read_tools(
 async def test_toolsets_select_whole_toolsets(kind: str, sandbox: RunningSandbox) -> None:
     async with connect(kind, sandbox, args=["--toolsets", "workflows,calls"]) as conn:
         tools = (await conn.client.list_tools()).tools
-        result = await conn.call("list_agents")
+        refused = await conn.refused("list_agents")
     expected = [spec.name for spec in ALL_TOOLS if spec.toolset in ("workflows", "calls")]
     assert [tool.name for tool in tools] == expected
-    assert result.is_error
+    assert "--toolsets" in refused
 
 
 async def test_toolsets_from_the_environment(sandbox: RunningSandbox) -> None:
@@ -82,10 +82,10 @@ async def test_hidden_tools_say_which_setting_hides_them(
 ) -> None:
     args = [sandbox.store.demo_agent_id or "" if arg == "AGENT" else arg for arg in args]
     async with connect("memory", sandbox, args=args) as conn:
-        text = await conn.fails(tool)
-        unknown = await conn.call("no_such_tool")
+        text = await conn.refused(tool)
+        unknown = await conn.refused("no_such_tool")
     assert f"{tool} is not available in this configuration" in text and setting in text
-    assert unknown.is_error and "not available in this configuration" not in text_of(unknown)
+    assert unknown.startswith("Unknown tool: no_such_tool.")
 
 
 async def test_scoped_hints_name_no_hidden_tool(sandbox: RunningSandbox) -> None:

@@ -33,8 +33,8 @@ async def test_tools_and_exclude_tools_narrow_the_server(kind: str, sandbox: Run
     args = ["--tools", "get_agent,list_workflows,create_workflow", "--exclude-tools", "create_workflow"]
     async with connect(kind, sandbox, args=args, headers=team_key(sandbox)) as conn:
         names = await listed(conn)
-        outside = await conn.fails("list_agents")
-        excluded = await conn.fails("create_workflow", {"name": "W", "system_prompt": "p"})
+        outside = await conn.refused("list_agents")
+        excluded = await conn.refused("create_workflow", {"name": "W", "system_prompt": "p"})
         await conn.ok("list_workflows")
     assert names == ["get_agent", "list_workflows"]
     assert f"list_agents {NOT_AVAILABLE}" in outside and "--tools / BIMPE_TOOLS" in outside
@@ -59,7 +59,7 @@ async def test_x_mcp_toolsets_narrows_the_request(sandbox: RunningSandbox) -> No
     headers = team_key(sandbox, **{"X-MCP-Toolsets": "workflows, calls"})
     async with connect("http", sandbox, headers=headers) as conn:
         names = await listed(conn)
-        refused = await conn.fails("list_agents")
+        refused = await conn.refused("list_agents")
         await conn.ok("list_workflows")
     assert names == [spec.name for spec in ALL_TOOLS if spec.toolset in ("workflows", "calls")]
     assert f"list_agents {NOT_AVAILABLE}" in refused and "X-MCP-Toolsets" in refused
@@ -69,7 +69,7 @@ async def test_x_mcp_tools_narrows_the_request(sandbox: RunningSandbox) -> None:
     headers = team_key(sandbox, **{"X-MCP-Tools": "list_workflows,get_agent"})
     async with connect("http", sandbox, headers=headers) as conn:
         names = await listed(conn)
-        refused = await conn.fails("create_workflow", {"name": "W", "system_prompt": "p"})
+        refused = await conn.refused("create_workflow", {"name": "W", "system_prompt": "p"})
         agent = await conn.ok("get_agent", {"agent_id": sandbox.store.demo_agent_id})
     assert names == ["get_agent", "list_workflows"]
     assert f"create_workflow {NOT_AVAILABLE}" in refused and "X-MCP-Tools" in refused
@@ -81,7 +81,7 @@ async def test_x_mcp_tools_narrows_the_request(sandbox: RunningSandbox) -> None:
 async def test_x_mcp_readonly_narrows_the_request(value: str, sandbox: RunningSandbox) -> None:
     async with connect("http", sandbox, headers=team_key(sandbox, **{"X-MCP-Readonly": value})) as conn:
         tools = (await conn.client.list_tools()).tools
-        refused = await conn.fails("create_workflow", {"name": "W", "system_prompt": "p"})
+        refused = await conn.refused("create_workflow", {"name": "W", "system_prompt": "p"})
     assert [tool.name for tool in tools] == READ_ONLY
     assert all(tool.annotations and tool.annotations.read_only_hint for tool in tools)
     assert f"create_workflow {NOT_AVAILABLE}" in refused and "X-MCP-Readonly" in refused
@@ -102,7 +102,7 @@ async def test_x_bimpe_agent_id_scopes_the_request_to_one_agent(sandbox: Running
         agent = await conn.ok("get_agent")
         exchange = await conn.ok("send_test_message", {"message": "Hello"})
         passed = await conn.fails("get_agent", {"agent_id": other})
-        across = await conn.fails("list_agents")
+        across = await conn.refused("list_agents")
         asked = await conn.fails("delete_agent")
         take = await conn.fails("update_phone_number", {"phone_number_id": number, "agent_id": agent_id})
         mine = await conn.client.read_resource(f"bimpe://agents/{agent_id}")
@@ -187,7 +187,7 @@ async def test_headers_cannot_loosen_the_server(
 ) -> None:
     async with connect("http", sandbox, args=args, headers=team_key(sandbox, **headers)) as conn:
         names = await listed(conn)
-        refused = await conn.fails(call, {"name": "W", "system_prompt": "p"} if call == "create_workflow" else {})
+        refused = await conn.refused(call, {"name": "W", "system_prompt": "p"} if call == "create_workflow" else {})
     assert names == expected
     assert f"{call} {NOT_AVAILABLE}" in refused and named in refused
     assert sandbox.store.counts.get("workflows.create", 0) == 0

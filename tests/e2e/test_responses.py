@@ -15,7 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import unfence
-from tests.harness import http_server, text_of
+from tests.harness import http_server, text_of, wait_until
 
 
 @pytest.mark.parametrize("stateless", [False, True], ids=["stateful", "stateless"])
@@ -67,6 +67,8 @@ async def test_json_unless_the_request_may_stream(stateless: bool, sandbox: Runn
                 # a JSON call in the same session while the wait streams: each keeps its own mode
                 during = await client.call_tool("list_workflows", {"scope": "owned"})
                 assert not during.is_error, text_of(during)
+                # post only once the wait listens: a message from before its stream opened is not new
+                await wait_until(lambda: sandbox.store.open_streams.get(sandbox.store.demo_api_key, 0) > 0, 20)
                 api_message = {"message": "second", "role": "assistant"}
                 with httpx.Client(
                     base_url=f"{sandbox.base_url}/api/v1/console",
