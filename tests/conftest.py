@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 from bimpe_mcp.sandbox import RunningSandbox, SandboxStore, start_in_thread
+
+# Every xdist worker imports the test modules and every spawned server the package: with bytecode
+# caching off (PYTHONDONTWRITEBYTECODE, set on some machines) each one compiles them again. The
+# suite caches its own bytecode (the harness's `server_env` does the same for the servers it spawns).
+sys.dont_write_bytecode = False
 
 
 @pytest.fixture

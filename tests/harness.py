@@ -82,8 +82,13 @@ def text_of(result: CallToolResult) -> str:
 
 def server_env(sandbox: RunningSandbox | None, **extra: str) -> dict[str, str]:
     """A clean environment for a server subprocess: PATH and Python's own, plus bimpe settings
-    (and the sandbox's Butterbase app, so the whole catalog is listed)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BIMPE_", "BUTTERBASE_"))}
+    (and the sandbox's Butterbase app, so the whole catalog is listed). Its bytecode is cached, so
+    each spawned server does not compile the package again (see conftest.py)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BIMPE_", "BUTTERBASE_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     if sandbox is not None:
         env["BIMPE_BASE_URL"] = sandbox.base_url
         env["BIMPE_API_KEY"] = sandbox.store.demo_api_key

@@ -10,8 +10,6 @@ from mcp_types import ElicitResult
 from bimpe_mcp.sandbox import RunningSandbox
 from tests.harness import connect
 
-ERAS = ["legacy", "auto"]
-
 
 class Asker:
     """An elicitation callback that records the questions and answers as told."""
@@ -31,8 +29,8 @@ async def _new_workflow(conn: Any) -> str:
     return (await conn.ok("create_workflow", {"name": "Disposable", "system_prompt": "p"}))["id"]
 
 
-@pytest.mark.parametrize("mode", ERAS)
-@pytest.mark.parametrize("kind", ["stdio", "http"])
+# Each era over HTTP; over stdio (a spawned server each), one era per test.
+@pytest.mark.parametrize(("kind", "mode"), [("stdio", "legacy"), ("http", "legacy"), ("http", "auto")])
 async def test_elicitation_accept_decline_and_confirm_argument(kind: str, mode: str, sandbox: RunningSandbox) -> None:
     asker = Asker()
     async with connect(kind, sandbox, mode=mode, elicitation_callback=asker) as conn:
@@ -55,8 +53,7 @@ async def test_elicitation_accept_decline_and_confirm_argument(kind: str, mode: 
     assert sandbox.store.counts["workflows.delete"] == 2
 
 
-@pytest.mark.parametrize("mode", ERAS)
-@pytest.mark.parametrize("kind", ["stdio", "http"])
+@pytest.mark.parametrize(("kind", "mode"), [("stdio", "auto"), ("http", "legacy"), ("http", "auto")])
 async def test_without_elicitation_confirm_must_equal_the_target(kind: str, mode: str, sandbox: RunningSandbox) -> None:
     agent_id = sandbox.store.demo_agent_id
     async with connect(kind, sandbox, mode=mode) as conn:

@@ -64,7 +64,7 @@ async def test_console_errors_name_the_operation_code_request_and_fix(kind: str,
         assert (await conn.ok("list_agents"))["total_count"] == 1
 
 
-@pytest.mark.parametrize("kind", TRANSPORTS)
+@pytest.mark.parametrize("kind", ["memory", "http"])
 async def test_invalid_arguments_name_the_field_and_rule(kind: str, sandbox: RunningSandbox) -> None:
     async with connect(kind, sandbox) as conn:
         text = await conn.fails("create_agent", {"name": "", "persona": "rude", "colour": "red"})

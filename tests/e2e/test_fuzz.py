@@ -33,8 +33,8 @@ from bimpe_mcp.tools._runtime import Limits
 from tests.e2e.test_auth import initialize
 from tests.harness import connect, http_server, populate_agent, text_of
 
-VALID_EXAMPLES = 10
-FUZZED_EXAMPLES = 5
+VALID_EXAMPLES = 6
+FUZZED_EXAMPLES = 3
 CALL_TIMEOUT_S = 15
 MAX_WAIT_S = 0.3
 

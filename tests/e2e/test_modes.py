@@ -14,7 +14,7 @@ SCOPES = {spec.name: spec.scope for spec in ALL_TOOLS}
 
 @pytest.mark.parametrize(
     ("kind", "args", "env"),
-    [("stdio", ["--read-only"], {}), ("http", ["--read-only"], {}), ("stdio", [], {"BIMPE_READ_ONLY": "true"})],
+    [("stdio", ["--read-only"], {}), ("http", ["--read-only"], {}), ("memory", [], {"BIMPE_READ_ONLY": "true"})],
 )
 async def test_read_only_lists_and_runs_only_read_tools(
     kind: str, args: list[str], env: dict[str, str], sandbox: RunningSandbox
@@ -41,7 +41,7 @@ async def test_toolsets_select_whole_toolsets(kind: str, sandbox: RunningSandbox
 
 
 async def test_toolsets_from_the_environment(sandbox: RunningSandbox) -> None:
-    async with connect("stdio", sandbox, env={"BIMPE_TOOLSETS": "testing"}) as conn:
+    async with connect("memory", sandbox, env={"BIMPE_TOOLSETS": "testing"}) as conn:
         names = [tool.name for tool in (await conn.client.list_tools()).tools]
     assert names == ["get_test_code", "send_test_message", "place_test_call"]
 

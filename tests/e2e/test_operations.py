@@ -115,9 +115,13 @@ async def test_json_log_lines_carry_the_mcp_request_the_tool_and_the_console_req
     # DEBUG: a call that went well is logged only at DEBUG
     async with connect("stdio", sandbox, args=["--log-json", "--log-level", "DEBUG"]) as conn:
         listed = await conn.call("list_agents")
+        await conn.fails("get_agent", {"agent_id": "agt_missing"})
         log = conn.log()
     assert not listed.is_error
     records = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert all({"ts", "level", "logger", "message"} <= set(record) for record in records)
+    outcomes = [r["message"].split(" in ")[0] for r in records if r["logger"] == "bimpe_mcp.tools"]
+    assert outcomes == ["tool list_agents ok", "tool get_agent error"]
     call = next(record for record in records if record.get("tool") == "list_agents")
     assert call["outcome"] == "ok" and isinstance(call["duration_ms"], int)
     assert (listed.meta or {})["request_ids"] == call["console_request_ids"]

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import subprocess
 import sys
 from typing import Any
 
+import pytest
+
+from bimpe_mcp.tools import CATALOG
 from tests.harness import server_env
 
 ON_FIRST_CALL = (
@@ -46,24 +50,39 @@ def _rpc(process: subprocess.Popen[str], message: dict[str, Any]) -> dict[str, A
     return reply
 
 
-def test_stdio_start_up_imports_nothing_a_call_needs() -> None:
+def test_stdio_start_up_imports_nothing_a_call_needs_and_calls_nothing() -> None:
+    """Also: initialize and every listing make no network call (a Console and a Butterbase that record
+    connections get none), so an assistant's launch never waits on the network."""
     assert all(importlib.util.find_spec(name) for name in ON_FIRST_CALL), "a watched module was renamed"
-    env = server_env(None, BIMPE_API_KEY="sk_test_startup", BIMPE_LOG_LEVEL="WARNING")
-    with subprocess.Popen(
-        [sys.executable, "-c", _SERVE_THEN_LIST_MODULES],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    ) as process:
+    console = socket.socket()
+    console.bind(("127.0.0.1", 0))
+    console.listen()
+    console.setblocking(False)
+    url = f"http://127.0.0.1:{console.getsockname()[1]}"
+    env = server_env(None, BIMPE_API_KEY="sk_test_startup", BIMPE_LOG_LEVEL="WARNING", BIMPE_BASE_URL=url)
+    env |= {"BUTTERBASE_BASE_URL": url, "BUTTERBASE_API_KEY": "bb_sk_test_x", "BUTTERBASE_APP_ID": "app_x"}
+    with (
+        console,
+        subprocess.Popen(
+            [sys.executable, "-c", _SERVE_THEN_LIST_MODULES],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        ) as process,
+    ):
         client = {"name": "startup-test", "version": "1"}
         init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": client}
         _rpc(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
         _rpc(process, {"jsonrpc": "2.0", "method": "notifications/initialized"})
         listed = _rpc(process, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
+        _rpc(process, {"jsonrpc": "2.0", "id": 3, "method": "prompts/list", "params": {}})
+        _rpc(process, {"jsonrpc": "2.0", "id": 4, "method": "resources/templates/list", "params": {}})
         _, stderr = process.communicate(timeout=60)
-    assert listed is not None and len(listed["result"]["tools"]) > 40, listed
+        with pytest.raises(BlockingIOError):
+            console.accept()
+    assert listed is not None and len(listed["result"]["tools"]) == len(CATALOG), listed
     dump = next(line for line in stderr.splitlines() if line.startswith("MODULES "))
     loaded = set(json.loads(dump.removeprefix("MODULES ")))
     assert "bimpe_mcp.server" in loaded, "the server was not the one measured"
