@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import httpx2
 import uvicorn
 from mcp import Client
@@ -97,6 +98,25 @@ def server_env(sandbox: RunningSandbox | None, **extra: str) -> dict[str, str]:
         env["BUTTERBASE_APP_ID"] = sandbox.store.butterbase.app_id
     env.update(extra)
     return env
+
+
+def console_api(sandbox: RunningSandbox) -> httpx.Client:
+    """The sandbox's Console API with the demo team's key, as a contact's side of a chat is driven."""
+    return httpx.Client(
+        base_url=f"{sandbox.base_url}/api/v1/console",
+        headers={"Authorization": f"Bearer {sandbox.store.demo_api_key}"},
+    )
+
+
+def start_conversation(sandbox: RunningSandbox, message: str, channel_user_id: str) -> dict[str, Any]:
+    """A WhatsApp contact writes to the demo agent: the new conversation's `data` (conversation_id …)."""
+    with console_api(sandbox) as api:
+        answer = api.post(
+            f"/agents/{sandbox.store.demo_agent_id}/conversations/messages",
+            json={"message": message, "channel_type": "whatsapp", "channel_user_id": channel_user_id},
+        )
+    data: dict[str, Any] = answer.json()["data"]
+    return data
 
 
 def spawn_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:

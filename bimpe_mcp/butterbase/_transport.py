@@ -4,7 +4,6 @@ answers and the `{error: {code, message, remediation}}` error shape."""
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from bimpe_mcp.butterbase._errors import (
     ButterbaseTimeoutError,
     butterbase_error_class,
 )
-from bimpe_mcp.upstream import HEADER_TOKEN, RequestSpec, RetryingTransport, RetryPolicy, UpstreamError
+from bimpe_mcp.upstream import RequestSpec, RetryingTransport, RetryPolicy, UpstreamError
 
 __all__ = ["BUTTERBASE_PREFIX", "DEFAULT_BUTTERBASE_URL", "ButterbaseResult", "ButterbaseTransport"]
 
@@ -73,13 +72,8 @@ class ButterbaseTransport(RetryingTransport[ButterbaseResult]):
             logger=logger,
         )
 
-    def headers(self, api_key: str, request_id: str | None) -> dict[str, str]:
-        key = api_key.strip()
-        if not key:
-            raise ButterbaseKeyError("the API key is empty")
-        if not HEADER_TOKEN.fullmatch(key):
-            raise ButterbaseKeyError("the API key holds whitespace, control or non-ASCII characters")
-        return {"X-Request-Id": request_id or str(uuid.uuid4()), "Authorization": f"Bearer {key}"}
+    def key_error(self, message: str) -> UpstreamError:
+        return ButterbaseKeyError(message)
 
     def request_error(self, message: str) -> UpstreamError:
         return ButterbaseRequestError(message)

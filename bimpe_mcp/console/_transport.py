@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from bimpe_mcp.console._errors import (
     parse_field_errors,
 )
 from bimpe_mcp.upstream import (
-    HEADER_TOKEN,
     ConnectionLimits,
     Replay,
     RequestSpec,
@@ -225,14 +223,8 @@ class ConsoleTransport(RetryingTransport[Result[Any]]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def headers(self, api_key: str, request_id: str | None) -> dict[str, str]:
-        """Auth and correlation headers. A key that cannot be sent is refused here, never retried."""
-        key = api_key.strip()
-        if not key:
-            raise InvalidApiKeyError("the API key is empty")
-        if not HEADER_TOKEN.fullmatch(key):
-            raise InvalidApiKeyError("the API key holds whitespace, control or non-ASCII characters")
-        return {"X-Request-Id": request_id or str(uuid.uuid4()), "Authorization": f"Bearer {key}"}
+    def key_error(self, message: str) -> UpstreamError:
+        return InvalidApiKeyError(message)
 
     def request_error(self, message: str) -> UpstreamError:
         return ConsoleRequestError(message)

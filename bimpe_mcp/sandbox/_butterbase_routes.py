@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ._butterbase import ButterbaseFaults, ButterbaseRules, ButterbaseSandboxError
-from ._endpoint import api_key_of
+from ._endpoint import api_key_of, json_object
 
 PREFIX = "/v1/{app_id}/integrations"
 
@@ -30,16 +30,7 @@ def _rules(request: Request) -> ButterbaseRules:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ButterbaseSandboxError("VALIDATION_ERROR", "Request body must be valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ButterbaseSandboxError("VALIDATION_ERROR", "Request body must be a JSON object.")
-    return body
+    return await json_object(request, lambda message: ButterbaseSandboxError("VALIDATION_ERROR", message))
 
 
 def _route(method: str, path: str, handler: Handler, status: int = 200) -> Route:

@@ -120,14 +120,19 @@ def endpoint(
     return run
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def json_object(request: Request, refuse: Callable[[str], Exception]) -> dict[str, Any]:
+    """The request's JSON object body ({} when empty); `refuse(message)` is the emulated API's error."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
     except ValueError:
-        raise SandboxError("bad_request", "Request body must be valid JSON.") from None
+        raise refuse("Request body must be valid JSON.") from None
     if not isinstance(body, dict):
-        raise SandboxError("bad_request", "Request body must be a JSON object.")
+        raise refuse("Request body must be a JSON object.")
     return body
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    return await json_object(request, lambda message: SandboxError("bad_request", message))

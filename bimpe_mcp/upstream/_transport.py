@@ -13,6 +13,7 @@ import logging
 import random
 import re
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,9 +164,18 @@ class RetryingTransport(ABC, Generic[R]):
 
     # ---- what a subclass says about its API -----------------------------------------------------------
 
-    @abstractmethod
     def headers(self, api_key: str, request_id: str | None) -> dict[str, str]:
-        """Auth and correlation headers (with `X-Request-Id`); a key that cannot be sent is refused here."""
+        """Bearer auth and correlation headers. A key that cannot be sent is refused here, never retried."""
+        key = api_key.strip()
+        if not key:
+            raise self.key_error("the API key is empty")
+        if not HEADER_TOKEN.fullmatch(key):
+            raise self.key_error("the API key holds whitespace, control or non-ASCII characters")
+        return {"X-Request-Id": request_id or str(uuid.uuid4()), "Authorization": f"Bearer {key}"}
+
+    @abstractmethod
+    def key_error(self, message: str) -> UpstreamError:
+        """The error for an API key that cannot be sent."""
 
     @abstractmethod
     def unwrap(self, spec: RequestSpec, response: httpx.Response, sent_request_id: str) -> R:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import anyio
-import httpx
 import pytest
 
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.tools import unfence
-from tests.harness import connect
+from tests.harness import connect, console_api, start_conversation
 
 
 class Recorder:
@@ -19,21 +18,10 @@ class Recorder:
         self.events.append((progress, total, message))
 
 
-def console(sandbox: RunningSandbox) -> httpx.Client:
-    return httpx.Client(
-        base_url=f"{sandbox.base_url}/api/v1/console",
-        headers={"Authorization": f"Bearer {sandbox.store.demo_api_key}"},
-    )
-
-
 @pytest.mark.parametrize("kind", ["stdio", "http"])
 async def test_wait_for_messages_reports_each_live_message(kind: str, sandbox: RunningSandbox) -> None:
     agent_id = sandbox.store.demo_agent_id
-    with console(sandbox) as api:
-        started = api.post(
-            f"/agents/{agent_id}/conversations/messages",
-            json={"message": "first", "channel_type": "whatsapp", "channel_user_id": "+2348000000009"},
-        ).json()["data"]
+    started = start_conversation(sandbox, "first", "+2348000000009")
     conversation_id = started["conversation_id"]
     recorder = Recorder()
     result: dict = {}
@@ -46,7 +34,7 @@ async def test_wait_for_messages_reports_each_live_message(kind: str, sandbox: R
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(waiter)
             await anyio.sleep(1.0)
-            with console(sandbox) as api:
+            with console_api(sandbox) as api:
                 for text in ("second", "third"):
                     path = f"/agents/{agent_id}/conversations/{conversation_id}/messages"
                     assert api.post(path, json={"message": text, "role": "assistant"}).status_code == 201
@@ -58,7 +46,7 @@ async def test_wait_for_messages_reports_each_live_message(kind: str, sandbox: R
 @pytest.mark.parametrize("kind", ["stdio", "http"])
 async def test_send_test_message_discover_and_page_walks_report_progress(kind: str, sandbox: RunningSandbox) -> None:
     agent_id = sandbox.store.demo_agent_id
-    with console(sandbox) as api:
+    with console_api(sandbox) as api:
         for number in range(101):
             assert api.post("/workflows", json={"name": f"WF {number:03}", "system_prompt": "p"}).status_code == 201
     async with connect(kind, sandbox) as conn:

@@ -6,7 +6,6 @@ import dataclasses
 from typing import Any
 
 import anyio
-import httpx
 import httpx2
 import pytest
 from mcp import Client
@@ -15,20 +14,13 @@ from mcp.client.streamable_http import streamable_http_client
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.settings import Settings
 from bimpe_mcp.tools import unfence
-from tests.harness import http_server, text_of, wait_until
+from tests.harness import console_api, http_server, start_conversation, text_of, wait_until
 
 
 @pytest.mark.parametrize("stateless", [False, True], ids=["stateful", "stateless"])
 async def test_json_unless_the_request_may_stream(stateless: bool, sandbox: RunningSandbox) -> None:
     agent_id = sandbox.store.demo_agent_id
-    with httpx.Client(
-        base_url=f"{sandbox.base_url}/api/v1/console",
-        headers={"Authorization": f"Bearer {sandbox.store.demo_api_key}"},
-    ) as api:
-        started = api.post(
-            f"/agents/{agent_id}/conversations/messages",
-            json={"message": "first", "channel_type": "whatsapp", "channel_user_id": "+2348000000031"},
-        ).json()["data"]
+    started = start_conversation(sandbox, "first", "+2348000000031")
     conversation = {"agent_id": agent_id, "conversation_id": started["conversation_id"]}
     settings = Settings.load({}, transport="http").with_backend(
         base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key
@@ -70,10 +62,7 @@ async def test_json_unless_the_request_may_stream(stateless: bool, sandbox: Runn
                 # post only once the wait listens: a message from before its stream opened is not new
                 await wait_until(lambda: sandbox.store.open_streams.get(sandbox.store.demo_api_key, 0) > 0, 20)
                 api_message = {"message": "second", "role": "assistant"}
-                with httpx.Client(
-                    base_url=f"{sandbox.base_url}/api/v1/console",
-                    headers={"Authorization": f"Bearer {sandbox.store.demo_api_key}"},
-                ) as api:
+                with console_api(sandbox) as api:
                     path = f"/agents/{agent_id}/conversations/{conversation['conversation_id']}/messages"
                     assert api.post(path, json=api_message).status_code == 201
             walked = await client.call_tool("list_workflows", {"all_pages": True}, progress_callback=progress)

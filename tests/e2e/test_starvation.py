@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import anyio
-import httpx
 
 from bimpe_mcp.sandbox import RunningSandbox, request_log
-from tests.harness import connect, text_of
+from tests.harness import connect, start_conversation, text_of
 
 WAITS = 5
 
@@ -17,14 +16,7 @@ def _streams_opened(sandbox: RunningSandbox) -> int:
 
 async def test_capped_waits_leave_the_request_pool_to_other_calls(sandbox: RunningSandbox) -> None:
     agent_id = sandbox.store.demo_agent_id
-    with httpx.Client(
-        base_url=f"{sandbox.base_url}/api/v1/console",
-        headers={"Authorization": f"Bearer {sandbox.store.demo_api_key}"},
-    ) as api:
-        started = api.post(
-            f"/agents/{agent_id}/conversations/messages",
-            json={"message": "quiet", "channel_type": "whatsapp", "channel_user_id": "+2348000000077"},
-        ).json()["data"]
+    started = start_conversation(sandbox, "quiet", "+2348000000077")
     wait = {"agent_id": agent_id, "conversation_id": started["conversation_id"], "count": 1, "timeout_s": 120}
     # Two pooled connections for everything else: if a wait held one, the other calls would queue behind it.
     args = ["--max-waits", str(WAITS), "--max-waits-per-key", str(WAITS), "--max-connections", "2"]
