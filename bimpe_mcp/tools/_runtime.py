@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bimpe_mcp.tools._secret_entry import EntryStatus
     from bimpe_mcp.tools._spec import Paging, Runner
 
-__all__ = ["Limits", "Refused", "ToolCall", "UrlOffer", "deleting", "listed", "paged", "request_body"]
+__all__ = ["ApiKey", "Limits", "Refused", "ToolCall", "UrlOffer", "deleting", "listed", "paged", "request_body"]
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -29,6 +29,14 @@ Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 UrlOffer = Callable[[str, str, str], Awaitable[str]]
 """(message, url, elicitation id) -> "accepted", "declined", "cancelled" or "not_offered": a URL offered
 to the user through URL-mode elicitation, where the client supports it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A caller's key and where it came from, so an error about it names the place to fix."""
+
+    value: str
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
