@@ -142,8 +142,7 @@ def build_server(
         butterbase=_butterbase(settings, http_transport),
         secret_arguments=settings.secret_arguments,
     )
-    # Read at each scrape; no wait is open before a call has opened the pool.
-    metrics.count_waits_with(lambda: backend.transport.open_waits if "transport" in backend.__dict__ else 0)
+    metrics.count_waits_with(lambda: backend.open_waits)
     unavailable = {} if backend.butterbase else {"butterbase": _BUTTERBASE_UNSET}
     specs, hidden = select_tools(
         CATALOG,

@@ -132,6 +132,11 @@ class Backend:
     def transport(self) -> ConsoleTransport:
         return self.open_transport()
 
+    @property
+    def open_waits(self) -> int:
+        """Message waits open now; none before a call has opened the pool."""
+        return self.transport.open_waits if "transport" in self.__dict__ else 0
+
     async def aclose(self) -> None:
         """Close the pools a call opened."""
         if "transport" in self.__dict__:
@@ -175,6 +180,11 @@ class _BoundTool:
         from bimpe_mcp.tools._schemas import args_model
 
         return args_model(self.spec)
+
+    @functools.cached_property
+    def id_sources(self) -> dict[str, str]:
+        """Each id parameter and the tool that lists its values: read from the model once, on first use."""
+        return self.spec.id_sources
 
     @property
     def parameter_names(self) -> list[str]:
@@ -255,7 +265,7 @@ class ToolFactory(SecretEntryFlow):
         injected = entry.injected if ctx is None else self._injected(entry, ctx)
         return {
             name: tool
-            for name, tool in entry.spec.id_sources.items()
+            for name, tool in entry.id_sources.items()
             if name not in injected
             and tool in self.bound
             and (ctx is None or self._narrowed(self.bound[tool], ctx) is None)
