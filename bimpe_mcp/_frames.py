@@ -31,7 +31,17 @@ if TYPE_CHECKING:
     from mcp.shared._stream_protocols import WriteStream
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MAX_FRAME_BYTES", "FrameGuard", "refusal", "replay", "send_error", "serve_stdio", "too_large"]
+__all__ = [
+    "MAX_FRAME_BYTES",
+    "PARSED_MESSAGE",
+    "FrameGuard",
+    "parsed",
+    "refusal",
+    "replay",
+    "send_error",
+    "serve_stdio",
+    "too_large",
+]
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 """The largest stdio line or HTTP body we read. 4 MiB is the SDK's own HTTP body limit: tool
@@ -40,6 +50,10 @@ holding the server's memory (an unbounded reader let a 20 MB line reach a tool).
 bound is the `--max-body-bytes` setting, whose default this is."""
 
 _DISCARD_CHUNK_BYTES = 64 * 1024
+
+PARSED_MESSAGE = "bimpe_mcp.parsed_message"
+"""Where `FrameGuard` leaves the message it parsed in the request's scope state, so no layer behind it
+parses the body again to look at it."""
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +66,16 @@ def refusal(frame: bytes) -> JSONRPCError | None:
     surrogates, nesting 200 to 1000 deep). Its nesting limit of 200 turns a 100k-deep frame
     into a ValueError, so no depth pre-check is needed and no RecursionError can arise.
     """
+    return parsed(frame)[1]
+
+
+def parsed(frame: bytes) -> tuple[Any, JSONRPCError | None]:
+    """The frame's JSON value and `refusal`'s answer to it (the value is None when it does not parse)."""
     try:
         message = pydantic_core.from_json(frame)
     except ValueError as error:
-        return _error(None, PARSE_ERROR, f"Parse error: {error}")
-    return _envelope_refusal(message)
+        return None, _error(None, PARSE_ERROR, f"Parse error: {error}")
+    return message, _envelope_refusal(message)
 
 
 def _envelope_refusal(message: Any) -> JSONRPCError | None:
@@ -200,11 +219,12 @@ class FrameGuard:
         if not _is_json(headers):
             await self.app(scope, replay(frame, receive), send)
             return
-        error = refusal(frame)
+        message, error = parsed(frame)
         if error is not None:
             logger.info("answered a malformed message with %s: %s", error.error.code, error.error.message)
             await send_error(send, 400, error)
             return
+        scope.setdefault("state", {})[PARSED_MESSAGE] = message
         await self.app(scope, replay(frame, receive), send)
 
 

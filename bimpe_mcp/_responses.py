@@ -25,7 +25,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthorizationContext
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from bimpe_mcp._frames import replay
+from bimpe_mcp._frames import PARSED_MESSAGE, replay
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -81,8 +81,11 @@ class ResponseModes:
             message = await receive()
             body += message.get("body", b"")
             more_body = message.get("more_body", False)
+        message = scope.get("state", {}).get(PARSED_MESSAGE)
         try:
-            answer_json = not may_stream(pydantic_core.from_json(body), self.streaming_tools)
+            if message is None:
+                message = pydantic_core.from_json(body)
+            answer_json = not may_stream(message, self.streaming_tools)
         except ValueError:
             answer_json = False  # the SDK answers what it cannot parse, as it always has
         token = _CHOSEN.set(answer_json)

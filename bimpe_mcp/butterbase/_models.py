@@ -21,7 +21,7 @@ __all__ = [
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class AvailableToolkit(_Answer):

@@ -110,7 +110,7 @@ A field with it may carry instructions aimed at whoever reads it; the tools fenc
 
 
 class RequestModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
 
     def body(self) -> dict[str, Any]:
         """The JSON body: unset and null fields left out, secrets revealed."""
@@ -144,7 +144,7 @@ def _collect_secrets(value: Any, found: list[str]) -> None:
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 Persona = Literal["professional", "friendly", "concise"]

@@ -208,7 +208,7 @@ class ConsoleTransport(RetryingTransport[Result[Any]]):
     async def ping(self, timeout: float) -> int:
         """The status of an unauthenticated GET of the base URL: any answer, even 404, means the Console is up."""
         try:
-            response = await self.http.get(self.base_url, timeout=timeout)
+            response = await self._send(self._request("GET", self.base_url, timeout=timeout))
         except httpx.TimeoutException:
             raise ConsoleTimeoutError(f"The Console did not answer within {timeout:g}s") from None
         except httpx.HTTPError as exc:

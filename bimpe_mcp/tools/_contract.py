@@ -87,11 +87,9 @@ def success_result(
     """The runner's value as the output model, scrubbed of the call's secrets, with the Console
     request ids in the result's `_meta` (not in what the model reads)."""
     data = getattr(value, "data", value)
-    if isinstance(data, BaseModel):
-        data = data.model_dump(mode="json")
-    structured = fence(
-        output_model, redactor.data(output_model.model_validate(dict(data or {})).model_dump(mode="json"))
-    )
+    if not isinstance(data, output_model):  # the client's model is usually the output model already
+        data = output_model.model_validate(data.model_dump() if isinstance(data, BaseModel) else dict(data or {}))
+    structured = fence(output_model, redactor.data(data.model_dump(mode="json")))
     return CallToolResult(
         content=[TextContent(type="text", text=render_text(structured))],
         structured_content=structured,

@@ -59,7 +59,7 @@ from bimpe_mcp.tools._fencing import FENCED_NOTE
 from bimpe_mcp.tools._runtime import ApiKey, Limits, Refused, ToolCall, UrlOffer
 from bimpe_mcp.tools._sdk import ArgModelBase, ToolBuilder, pre_parse_json
 from bimpe_mcp.tools._secret_entry import SecretEntries
-from bimpe_mcp.tools._secret_flow import LinkBase, SecretEntryFlow, caller_of, secret_arguments, statuses_for
+from bimpe_mcp.tools._secret_flow import LinkBase, SecretEntryFlow, secret_arguments, statuses_for
 from bimpe_mcp.tools._selection import Narrowing, narrowed_reason
 
 if TYPE_CHECKING:
@@ -329,7 +329,6 @@ class ToolFactory(SecretEntryFlow):
 
             idempotency_key = getattr(params, "idempotency_key", None)
             prefix = None if spec.hints.read_only else (idempotency_key or uuid.uuid4().hex[:16])
-            caller = caller_of(ctx)
             result, request_ids = await self._execute(
                 entry,
                 params,
@@ -342,7 +341,7 @@ class ToolFactory(SecretEntryFlow):
                 scope_agent_id=backend.scope_agent_for(ctx.request_context),
                 lookups=self._lookups(entry, ctx.request_context),
                 reference=f"mcp-{ctx.request_id}",
-                statuses=None if backend.entries is None else statuses_for(backend.entries, caller),
+                statuses=None if backend.entries is None else statuses_for(backend.entries, ctx),
                 offer=offer,
             )
             if isinstance(result, CallToolResult) and need is None:

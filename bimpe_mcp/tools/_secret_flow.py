@@ -296,8 +296,9 @@ def caller_of(ctx: Context[Any, Any]) -> str:
     return "local" if principal is None else hashlib.sha256(principal.encode()).hexdigest()[:32]
 
 
-def statuses_for(entries: SecretEntries, caller: str) -> Any:
-    return lambda entry_id: entries.status(entry_id, caller)
+def statuses_for(entries: SecretEntries, ctx: Context[Any, Any]) -> Any:
+    """The outcome of a secret entry this call's caller opened, by id; the caller is worked out only if asked."""
+    return lambda entry_id: entries.status(entry_id, caller_of(ctx))
 
 
 def secret_arguments(params: BaseModel) -> list[str]:

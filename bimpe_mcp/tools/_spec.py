@@ -153,7 +153,7 @@ class ToolSpec(ToolFacts):
 class ToolParams(BaseModel):
     """Base of every tool's parameters: unknown names are rejected and values never echoed."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
 
 
 class AgentRef(ToolParams):

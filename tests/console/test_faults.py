@@ -91,13 +91,13 @@ async def test_faults_really_fired(faulty: Any, store: SandboxStore) -> None:
     client, faults = faulty
     replays: list[int] = []
     transport: ConsoleTransport = client.transport
-    original = transport.http.send
+    original = transport.wire.handle_async_request
 
-    async def counting_send(request: Any, **kw: Any) -> Any:
+    async def counting_send(request: Any) -> Any:
         replays.append(1)
-        return await original(request, **kw)
+        return await original(request)
 
-    transport.http.send = counting_send  # type: ignore[method-assign]
+    transport.wire.handle_async_request = counting_send  # type: ignore[method-assign]
     faults.replace(seed=3, drop_rate=0.5)
     for i in range(N):
         await client.workflows.create(m.WorkflowCreate(name=f"x{i}", system_prompt="p"))
