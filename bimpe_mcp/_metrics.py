@@ -1,16 +1,24 @@
-"""The HTTP service's Prometheus metrics, one registry per server (tests build many servers in one process)."""
+"""The HTTP service's Prometheus metrics, one registry per server (tests build many servers in one process).
+
+With `serve --workers N` the workers count into one directory instead (prometheus_client's multiprocess
+mode, set up by `shared_by_workers`), so a scrape answered by any worker reports the sum over all of them.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, Gauge
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "shared_by_workers"]
+
+_SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's own switch: when it is set as the library is imported, every value lives in a file there."""
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 """Seconds: a read answers in tens of milliseconds, a test chat or a phone call takes a minute or more."""
@@ -27,14 +35,12 @@ class Metrics:
         self._in_flight = 0
         self._count_sessions: Callable[[], int] | None = None
         self._count_waits: Callable[[], int] | None = None
+        self._shared_dir = os.environ.get(_SHARED_DIR_ENV) or None
+        """Set in a worker of `serve --workers`: where every worker's metrics are written and read."""
 
     @functools.cached_property
     def _collectors(self) -> _Collectors:
-        return _Collectors(self)
-
-    @property
-    def registry(self) -> CollectorRegistry:
-        return self._collectors.registry
+        return _Collectors(self, self._shared_dir)
 
     @property
     def open_sessions(self) -> int:
@@ -79,52 +85,104 @@ class Metrics:
         """Read the open message waits from `count` at each scrape: the Console transport owns that number."""
         self._count_waits = count
 
+    def publish_live(self) -> None:
+        """With workers, write this process's live gauges (calls in flight, open sessions and waits) where
+        every worker's scrape sums them; the server calls it on each tick (0.1 s). In one process it does
+        nothing: a scrape reads the counts themselves."""
+        if self._shared_dir is None:
+            return
+        collectors = self._collectors
+        collectors.in_flight.set(self.in_flight)
+        collectors.open_sessions.set(self.open_sessions)
+        collectors.open_waits.set(self.open_waits)
+
     def render(self) -> str:
-        """The Prometheus text exposition of every metric."""
+        """The Prometheus text exposition of every metric: with workers, their sum over all of them."""
         from prometheus_client import generate_latest
 
-        return generate_latest(self.registry).decode()
+        return generate_latest(self._collectors.exposed).decode()
+
+
+@contextmanager
+def shared_by_workers() -> Iterator[Callable[[int], None]]:
+    """For `serve --workers`, entered by the supervisor before it forks: the workers write their metrics
+    to a private directory, removed on exit, and each one's `/metrics` reports the sum over them all.
+
+    Yields `forget(pid)`, to call once a worker has exited: its counts stay in the sums, its live gauges
+    leave them (a killed worker's calls in flight are not running anywhere).
+    """
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="bimpe-mcp-metrics-")
+    os.environ[_SHARED_DIR_ENV] = directory
+    try:
+        # Imported once the variable is set: the library chooses its file-backed values at import, and the
+        # workers, forked from here, inherit that choice.
+        from prometheus_client import multiprocess
+
+        yield lambda pid: multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+    finally:
+        del os.environ[_SHARED_DIR_ENV]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class _Collectors:
-    """The Prometheus registry of one `Metrics`, and its collectors."""
+    """The collectors of one `Metrics`, and the registry a scrape reads.
 
-    def __init__(self, metrics: Metrics) -> None:
+    In one process that is the collectors' own registry, and the live gauges read their counts at each
+    scrape. With workers it reads the files every worker writes; the collectors are registered nowhere,
+    and the live gauges hold what `Metrics.publish_live` last wrote, summed over the workers alive.
+    """
+
+    def __init__(self, metrics: Metrics, shared_dir: str | None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-        self.registry = CollectorRegistry()
+        self.exposed = CollectorRegistry()
+        own: CollectorRegistry | None = self.exposed
+        if shared_dir is not None:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            own = None
+            MultiProcessCollector(self.exposed, path=shared_dir)  # type: ignore[no-untyped-call]
+
+        def live_gauge(name: str, documentation: str, count: Callable[[], int]) -> Gauge:
+            gauge = Gauge(name, documentation, registry=own, multiprocess_mode="livesum")
+            if shared_dir is None:
+                gauge.set_function(count)
+            return gauge
+
         self.tool_calls = Counter(
             "bimpe_mcp_tool_calls",
             "Tool calls by tool and outcome (ok, error, invalid, needs_confirmation, cancelled).",
             ["tool", "outcome"],
-            registry=self.registry,
+            registry=own,
         )
         self.tool_seconds = Histogram(
             "bimpe_mcp_tool_call_duration_seconds",
             "How long tool calls took, invalid ones (never run) left out.",
             ["tool"],
             buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=own,
         )
-        in_flight = Gauge("bimpe_mcp_tool_calls_in_flight", "Tool calls running now.", registry=self.registry)
-        in_flight.set_function(lambda: metrics.in_flight)
+        self.in_flight = live_gauge(
+            "bimpe_mcp_tool_calls_in_flight", "Tool calls running now.", lambda: metrics.in_flight
+        )
         self.console_responses = Counter(
             "bimpe_mcp_console_responses",
             "Answers from the Console API by HTTP status, each attempt counted.",
             ["status"],
-            registry=self.registry,
+            registry=own,
         )
         self.console_retries = Counter(
             "bimpe_mcp_console_retries",
             "Console requests sent again, by reason (an HTTP status or a connection error).",
             ["reason"],
-            registry=self.registry,
+            registry=own,
         )
-        open_sessions = Gauge(
-            "bimpe_mcp_open_sessions", "Stateful MCP sessions open on this server.", registry=self.registry
+        self.open_sessions = live_gauge(
+            "bimpe_mcp_open_sessions", "Stateful MCP sessions open on this server.", lambda: metrics.open_sessions
         )
-        open_sessions.set_function(lambda: metrics.open_sessions)
-        open_waits = Gauge(
-            "bimpe_mcp_open_waits", "Message waits holding a Console stream open now.", registry=self.registry
+        self.open_waits = live_gauge(
+            "bimpe_mcp_open_waits", "Message waits holding a Console stream open now.", lambda: metrics.open_waits
         )
-        open_waits.set_function(lambda: metrics.open_waits)

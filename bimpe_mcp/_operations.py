@@ -129,7 +129,10 @@ class DrainGate:
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn that drains on SIGTERM or Ctrl-C before it exits; a second signal exits at once."""
+    """uvicorn that drains on SIGTERM or Ctrl-C before it exits; a second signal exits at once.
+
+    On each tick (0.1 s) it also publishes a worker's live gauges for the other workers' scrapes.
+    """
 
     def __init__(self, config: uvicorn.Config, drain: Drain, *, parent_pid: int | None = None) -> None:
         """`parent_pid`: a worker's supervisor; should it vanish (killed outright), the worker drains and exits."""
@@ -147,6 +150,7 @@ class DrainingServer(uvicorn.Server):
         self.drain.start()
 
     async def on_tick(self, counter: int) -> bool:
+        self.drain.metrics.publish_live()
         if self.parent_pid is not None and os.getppid() != self.parent_pid and not self.drain.started:
             self.handle_exit(signal.SIGTERM, None)
         if self.drain.started and not self.should_exit:

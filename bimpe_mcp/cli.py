@@ -250,7 +250,7 @@ def _serve(settings: Settings) -> int:
     from bimpe_mcp.server import build_server
 
     listening = None
-    metrics_listening: list[socket.socket] = []
+    metrics_listening = None
     if settings.transport == "http":
         from bimpe_mcp._sockets import ListenError, listen
 
@@ -259,20 +259,18 @@ def _serve(settings: Settings) -> int:
         except ListenError as error:
             return _fail(f"{error}; set another --port / BIMPE_PORT (0 picks a free one) or --host / BIMPE_HOST")
         if settings.metrics_port is not None:
-            # One metrics port per worker, from --metrics-port up: each worker counts its own calls.
-            ports = [settings.metrics_port + i if settings.metrics_port else 0 for i in range(settings.workers)]
             try:
-                metrics_listening.extend(listen(settings.host, port) for port in ports)
+                metrics_listening = listen(settings.host, settings.metrics_port)
             except ListenError as error:
-                for sock in (listening, *metrics_listening):
-                    sock.close()
+                listening.close()
                 return _fail(f"{error}; set another --metrics-port / BIMPE_METRICS_PORT")
         if settings.workers > 1:
             try:
                 return _serve_workers(settings, listening, metrics_listening)
             finally:
-                for sock in (listening, *metrics_listening):
-                    sock.close()
+                for sock in (listening, metrics_listening):
+                    if sock is not None:
+                        sock.close()
     settings, sandbox = _with_backend(settings, announce_key=settings.transport == "http")
     server = build_server(settings)
     try:
@@ -288,12 +286,13 @@ def _serve(settings: Settings) -> int:
 
             anyio.run(stdio)
         else:
-            _serve_http(server, settings, listening, metrics_listening[0] if metrics_listening else None)
+            _serve_http(server, settings, listening, metrics_listening)
     except KeyboardInterrupt:
         pass
     finally:
-        for sock in metrics_listening if listening is None else [listening, *metrics_listening]:
-            sock.close()
+        for sock in (listening, metrics_listening):
+            if sock is not None:
+                sock.close()
         if sandbox is not None:
             sandbox.stop()
     return EXIT_OK
@@ -303,20 +302,22 @@ _WORKER_FAILED_EARLY_S = 5.0
 """A worker that exits this soon after it started is failing, not crashing once: the service stops."""
 
 
-def _serve_workers(settings: Settings, listening: socket.socket, metrics_listening: list[socket.socket]) -> int:
-    """Serve stateless HTTP from `settings.workers` forked processes sharing the listening socket.
+def _serve_workers(settings: Settings, listening: socket.socket, metrics_listening: socket.socket | None) -> int:
+    """Serve stateless HTTP from `settings.workers` forked processes sharing the listening sockets.
 
     The kernel hands each new connection to one worker. A signal is passed on to every worker, which
     drains as a single server does; this process exits once they have all exited. A worker that
-    dies is replaced, unless it died at start-up. Each worker has its own Console pools, limits and
-    metrics (worker i serves them on its own port, `--metrics-port` + i); with --workers and no
-    --metrics-port, no worker serves /metrics, as a scrape would read one random worker's counts.
+    dies is replaced, unless it died at start-up. Each worker has its own Console pools and limits;
+    their metrics go to one private directory (see `_metrics.shared_by_workers`), so whichever worker
+    answers a scrape of `/metrics` (or of `--metrics-port`) reports the sum over all of them.
     """
     import logging
     import secrets
     import signal
     import time
     from dataclasses import replace
+
+    from bimpe_mcp._metrics import shared_by_workers
 
     # Loaded here, once, so every worker shares the pages instead of importing it again.
     from bimpe_mcp.server import build_server
@@ -341,9 +342,8 @@ def _serve_workers(settings: Settings, listening: socket.socket, metrics_listeni
             os.setpgid(0, 0)
             for handled in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(handled, signal.default_int_handler)
-            metrics = metrics_listening[index] if metrics_listening else None
             with contextlib.suppress(KeyboardInterrupt):
-                _serve_http(build_server(settings), settings, listening, metrics, parent_pid=parent)
+                _serve_http(build_server(settings), settings, listening, metrics_listening, parent_pid=parent)
             code = 0
         except BaseException:
             log.exception("worker %d failed", index)
@@ -358,25 +358,27 @@ def _serve_workers(settings: Settings, listening: socket.socket, metrics_listeni
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)  # a second signal here stops the workers at once
 
-    for index in range(settings.workers):
-        start(index)
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("serving MCP with %d workers (pids %s)", settings.workers, ", ".join(map(str, workers)))
     failed = False
-    while workers:
-        pid, status = os.wait()
-        index, started = workers.pop(pid)
-        code = os.waitstatus_to_exitcode(status)
-        if stopping:
-            continue
-        if time.monotonic() - started < _WORKER_FAILED_EARLY_S:
-            log.error("worker %d (pid %d) exited with %d at start-up; stopping the service", index, pid, code)
-            failed = True
-            stop(signal.SIGTERM, None)
-            continue
-        log.warning("worker %d (pid %d) exited with %d; starting another", index, pid, code)
-        start(index)
+    with shared_by_workers() as forget_metrics_of:
+        for index in range(settings.workers):
+            start(index)
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log.info("serving MCP with %d workers (pids %s)", settings.workers, ", ".join(map(str, workers)))
+        while workers:
+            pid, status = os.wait()
+            index, started = workers.pop(pid)
+            forget_metrics_of(pid)
+            code = os.waitstatus_to_exitcode(status)
+            if stopping:
+                continue
+            if time.monotonic() - started < _WORKER_FAILED_EARLY_S:
+                log.error("worker %d (pid %d) exited with %d at start-up; stopping the service", index, pid, code)
+                failed = True
+                stop(signal.SIGTERM, None)
+                continue
+            log.warning("worker %d (pid %d) exited with %d; starting another", index, pid, code)
+            start(index)
     return EXIT_TOOL_FAILED if failed else EXIT_OK
 
 

@@ -87,8 +87,8 @@ def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None =
         status, body = await readiness.check()
         return JSONResponse(body, status_code=status)
 
-    # With workers, a scrape here would read one random worker's counts: they serve on ports of their own.
-    metrics_here = settings.metrics_port is None and settings.workers == 1
+    # With workers, whichever one answers reports the sum over them all (see _metrics.shared_by_workers).
+    metrics_here = settings.metrics_port is None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
