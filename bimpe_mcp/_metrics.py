@@ -27,11 +27,12 @@ _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0
 class Metrics:
     """Tool calls (by outcome, latency, in flight), the Console's answers and retries, open sessions.
 
-    The Prometheus collectors are made on first use: a stdio server that never counts a call
-    does not import `prometheus_client` at start.
+    Counting starts only where a scrape can read the counts (`start_counting`, by the HTTP app, or
+    `counting=True`): a stdio server keeps only its calls in flight, and never imports `prometheus_client`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, counting: bool = False) -> None:
+        self.counting = counting
         self._in_flight = 0
         self._count_sessions: Callable[[], int] | None = None
         self._count_waits: Callable[[], int] | None = None
@@ -57,7 +58,12 @@ class Metrics:
         """Tool calls running now: what a graceful shutdown waits for."""
         return self._in_flight
 
+    def start_counting(self) -> None:
+        self.counting = True
+
     def record_tool(self, tool: str, outcome: str, seconds: float) -> None:
+        if not self.counting:
+            return
         collectors = self._collectors
         collectors.tool_calls.labels(tool, outcome).inc()
         if outcome != "invalid":
@@ -72,10 +78,12 @@ class Metrics:
             self._in_flight -= 1
 
     def record_console_response(self, status: int) -> None:
-        self._collectors.console_responses.labels(str(status)).inc()
+        if self.counting:
+            self._collectors.console_responses.labels(str(status)).inc()
 
     def record_console_retry(self, reason: str) -> None:
-        self._collectors.console_retries.labels(reason).inc()
+        if self.counting:
+            self._collectors.console_retries.labels(reason).inc()
 
     def count_sessions_with(self, count: Callable[[], int]) -> None:
         """Read the open sessions from `count` at each scrape: the session manager owns that number."""
@@ -89,7 +97,7 @@ class Metrics:
         """With workers, write this process's live gauges (calls in flight, open sessions and waits) where
         every worker's scrape sums them; the server calls it on each tick (0.1 s). In one process it does
         nothing: a scrape reads the counts themselves."""
-        if self._shared_dir is None:
+        if self._shared_dir is None or not self.counting:
             return
         collectors = self._collectors
         collectors.in_flight.set(self.in_flight)

@@ -43,6 +43,7 @@ def create_app(server: BimpeServer, settings: Settings, *, drain: Drain | None =
     With `settings.metrics_port` set, `/metrics` is served on that port only.
     """
     drain = drain or Drain(server.backend.metrics, settings.shutdown_grace)
+    server.backend.metrics.start_counting()  # /metrics is served from here on
     server.backend.key_provider = request_api_key
     server.backend.narrowing_provider = request_narrowing
     # The secret-entry page is a route here, at the address the caller reached (checked by NetworkGuard).

@@ -112,7 +112,7 @@ def build_server(
     `secret_entry`: serve the secret-entry page (on a loopback port, until a transport such as HTTP
     serves it itself); without it (`bimpe-mcp call`, a script) secrets are passed as arguments.
     """
-    metrics = Metrics()
+    metrics = Metrics(counting=settings.transport == "http")
 
     def open_console() -> ConsoleTransport:
         from bimpe_mcp.console import ConnectionLimits, ConsoleTransport, RetryPolicy

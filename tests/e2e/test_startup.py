@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.tools import CATALOG
 from tests.harness import server_env
 
@@ -87,3 +88,27 @@ def test_stdio_start_up_imports_nothing_a_call_needs_and_calls_nothing() -> None
     loaded = set(json.loads(dump.removeprefix("MODULES ")))
     assert "bimpe_mcp.server" in loaded, "the server was not the one measured"
     assert not loaded & set(ON_FIRST_CALL), f"start-up imported {sorted(loaded & set(ON_FIRST_CALL))}"
+
+
+def test_a_stdio_server_never_loads_the_metrics_library(sandbox: RunningSandbox) -> None:
+    """Nothing can scrape a stdio server, so its calls are not counted: the library stays unloaded."""
+    env = server_env(sandbox, BIMPE_LOG_LEVEL="WARNING")
+    with subprocess.Popen(
+        [sys.executable, "-c", _SERVE_THEN_LIST_MODULES],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        client = {"name": "startup-test", "version": "1"}
+        init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": client}
+        _rpc(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
+        _rpc(process, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        call = {"name": "get_agent", "arguments": {"agent_id": sandbox.store.demo_agent_id}}
+        answer = _rpc(process, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call})
+        _, stderr = process.communicate(timeout=60)
+    assert answer is not None and answer["result"].get("isError") is not True, answer
+    loaded = set(json.loads(next(line for line in stderr.splitlines() if line.startswith("MODULES "))[8:]))
+    assert "bimpe_mcp.console" in loaded, "no call was served"
+    assert "prometheus_client" not in loaded

@@ -79,8 +79,10 @@ async def test_send_test_message_retries_a_passing_stream_failure(sandbox: Runni
 async def test_a_cancelled_call_is_logged_and_counted(
     sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings.load({}).with_backend(base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key)
-    server = build_server(settings)
+    settings = Settings.load({}, transport="http").with_backend(
+        base_url=sandbox.base_url, api_key=sandbox.store.demo_api_key
+    )
+    server = build_server(settings)  # as HTTP serves it: counted for /metrics
     caplog.set_level(logging.WARNING, logger="bimpe_mcp.tools")
     try:
         async with Client(server.mcp) as client:
