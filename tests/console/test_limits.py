@@ -66,6 +66,27 @@ async def test_the_pool_size_and_timeout_apply_to_real_connections(live: Running
     assert retries == []
 
 
+async def test_a_burst_leaves_only_the_idle_cap_of_connections_open(live: RunningSandbox) -> None:
+    """httpcore scans every pooled connection on each request: after a burst, only `idle` stay for reuse."""
+    limits = ConnectionLimits(connections=30, idle=5)
+    transport = ConsoleTransport(base_url=live.base_url, limits=limits)
+    client = ConsoleClient(transport, live.store.demo_api_key or "")
+    live.faults.replace(latency_s=0.3, only_paths="/agents$")
+    # httpx's transport keeps its httpcore pool privately; its connection list is httpcore's public API.
+    connections = lambda: len(transport.wire._pool.connections)  # type: ignore[attr-defined]  # noqa: E731
+    try:
+        async with transport:
+            async with anyio.create_task_group() as tasks:
+                for _ in range(30):
+                    tasks.start_soon(client.agents.list)
+                with anyio.fail_after(10):
+                    while connections() <= 5:  # the burst holds more connections than the idle cap
+                        await anyio.sleep(0.01)
+            assert connections() <= 5
+    finally:
+        live.faults.replace()
+
+
 def test_waits_are_capped_per_key_and_per_process() -> None:
     transport = ConsoleTransport(transport=Scripted(), limits=ConnectionLimits(waits=3, waits_per_key=2))
     with transport.wait_slot("sk_a"), transport.wait_slot("sk_a"):
