@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import anyio
 import httpx
-from httpx_sse import SSEError, aconnect_sse
 
 from bimpe_mcp.console._client import ConsoleClient, ListQuery
 from bimpe_mcp.console._errors import (
@@ -95,6 +94,8 @@ class MessageStream:
                     yield message
 
     async def _waited_messages(self) -> AsyncGenerator[Message, None]:
+        from httpx_sse import SSEError  # only a server that streams messages loads the SSE client
+
         if self._after is None:
             self._after = await self._latest_position()
         failures = 0
@@ -152,6 +153,8 @@ class MessageStream:
         if self._after:
             params["after"] = self._after
         timeout = httpx.Timeout(transport.timeout, read=self._read_timeout)
+        from httpx_sse import aconnect_sse
+
         async with aconnect_sse(transport.streams, "GET", path, params=params, timeout=timeout) as source:
             response = source.response
             if response.status_code != 200:

@@ -14,7 +14,6 @@ the SDK's own does.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import logging
 import time
@@ -539,6 +538,8 @@ class ToolFactory(SecretEntryFlow):
     def _suggestion(self, name: str, ctx: ServerRequestContext[Any, Any]) -> str:
         """' Did you mean …?' naming the closest tools this request can call, or nothing."""
         callable_here = [tool for tool, entry in self.bound.items() if self._narrowed(entry, ctx) is None]
+        import difflib  # only a mistyped tool name needs it
+
         close = difflib.get_close_matches(name, callable_here, n=3)
         return f" Did you mean {' or '.join(close)}?" if close else " tools/list shows the tools this server offers."
 
