@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+import sys
+from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import anyio
@@ -24,6 +25,8 @@ import pydantic_core
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
+
+from bimpe_mcp._stdio import WireWriter, claimed, lines_of, pollable
 
 if TYPE_CHECKING:
     from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -48,8 +51,6 @@ MAX_FRAME_BYTES = 4 * 1024 * 1024
 arguments here are ids, names and prompts, far smaller, and a bound keeps one line from
 holding the server's memory (an unbounded reader let a 20 MB line reach a tool). Over HTTP the
 bound is the `--max-body-bytes` setting, whose default this is."""
-
-_DISCARD_CHUNK_BYTES = 64 * 1024
 
 PARSED_MESSAGE = "bimpe_mcp.parsed_message"
 """Where `FrameGuard` leaves the message it parsed in the request's scope state, so no layer behind it
@@ -117,63 +118,61 @@ def too_large(limit: int = MAX_FRAME_BYTES) -> JSONRPCError:
 async def serve_stdio(mcp: MCPServer) -> None:
     """`mcp.run_stdio_async()`, with malformed and oversized lines answered rather than dropped.
 
-    The seam is `stdio_server(stdin=...)`: our reader reads bounded lines and gives the SDK's
-    reader only the frames it can parse; errors go into the SDK's write stream, so its one
-    stdout writer serialises them with every other reply.
+    The seam is `stdio_server(stdin=..., stdout=...)`: our reader reads bounded lines and gives the
+    SDK's reader only the frames it can parse; errors go into the SDK's write stream, so its one
+    stdout writer serialises them with every other reply. On a pipe or a socket both ends are
+    served by the event loop (see _stdio.py).
     """
     # MCPServer has no public run over given streams; the SDK's own in-memory client uses this attribute.
     server = mcp._lowlevel_server
     refusals_in, refusals_out = anyio.create_memory_object_stream[JSONRPCError]()
-    with _private_stdin() as wire:
-        # stdio_server only iterates `stdin`, and parses each line with validate_json, which takes bytes.
-        lines = cast("anyio.AsyncFile[str]", _valid_lines(wire, refusals_in))
-        async with stdio_server(stdin=lines) as (read_stream, write_stream), anyio.create_task_group() as tasks:
+    with ExitStack() as claims:
+        wire_in = claims.enter_context(claimed(0, lambda: os.open(os.devnull, os.O_RDONLY), "rb"))
+        writer = None
+        if _stdout_is_fd_1() and pollable(1):  # else the SDK claims and serves stdout itself, with its threads
+            writer = WireWriter(claims.enter_context(claimed(1, _stderr, "wb")))
+        # stdio_server only iterates `stdin` and awaits `stdout.write` and `.flush`; it parses each line
+        # with validate_json, which takes bytes.
+        lines = cast("anyio.AsyncFile[str]", _valid_lines(wire_in, refusals_in))
+        stdout = cast("anyio.AsyncFile[str] | None", writer)
+        async with (
+            stdio_server(stdin=lines, stdout=stdout) as (read_stream, write_stream),
+            anyio.create_task_group() as tasks,
+        ):
             # A clone: at end of input the server closes its write stream while the last errors may be in flight.
             tasks.start_soon(_answer, refusals_out, write_stream.clone())
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-@contextmanager
-def _private_stdin() -> Iterator[BinaryIO]:
-    """Read the wire from a duplicate of fd 0, and point fd 0 at the null device meanwhile.
+def _stdout_is_fd_1() -> bool:
+    """Whether sys.stdout writes to fd 1: only then is fd 1 the wire (a test may swap sys.stdout)."""
+    try:
+        return sys.stdout is not None and sys.stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        return False
 
-    Passing our own stdin makes `stdio_server` skip its claim of fd 0; this keeps what the
-    claim guarantees: code in handlers or children reads EOF, never the protocol's bytes.
-    """
-    wire = os.dup(0)
-    null = os.open(os.devnull, os.O_RDONLY)
-    try:
-        os.dup2(null, 0)
-    finally:
-        os.close(null)
-    try:
-        # closefd=False, as in the SDK: a worker thread may still block on `wire` after serving ends.
-        yield os.fdopen(wire, "rb", closefd=False)
-    finally:
-        os.dup2(wire, 0)
+
+def _stderr() -> int:
+    """Where fd 1 points while serving: stray output goes to stderr, as the SDK's own claim sends it."""
+    return os.dup(2)
 
 
 async def _valid_lines(wire: BinaryIO, refusals: ObjectSendStream[JSONRPCError]) -> AsyncIterator[bytes]:
     """Yield each line the SDK should parse; send the error that answers every other one."""
     async with refusals:
-        while line := await anyio.to_thread.run_sync(wire.readline, MAX_FRAME_BYTES + 1):
-            if len(line) > MAX_FRAME_BYTES and not line.endswith(b"\n"):
-                await anyio.to_thread.run_sync(_discard_rest_of_line, wire)
+        async for line in lines_of(wire, MAX_FRAME_BYTES):
+            if line is None:
                 error: JSONRPCError | None = too_large()
             elif line.isspace():
                 continue  # a blank line is no frame
             else:
                 error = refusal(line)
             if error is None:
+                assert line is not None
                 yield line
             else:
                 logger.info("answered a malformed message with %s: %s", error.error.code, error.error.message)
                 await refusals.send(error)
-
-
-def _discard_rest_of_line(wire: BinaryIO) -> None:
-    while (chunk := wire.readline(_DISCARD_CHUNK_BYTES)) and not chunk.endswith(b"\n"):
-        pass
 
 
 async def _answer(refusals: ObjectReceiveStream[JSONRPCError], write_stream: WriteStream[SessionMessage]) -> None:

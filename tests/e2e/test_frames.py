@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -166,6 +167,52 @@ def test_stdio_answers_every_malformed_line_and_keeps_serving(era: str, tmp_path
         server.process.stdin.close()
         assert server.process.wait(timeout=30) == 0, log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.parametrize("wire", ["files", "socket"])
+def test_stdio_serves_a_socket_and_plain_files_too(wire: str, tmp_path: Path) -> None:
+    """Clients built on libuv (Node) hand a server sockets for stdio; a script may redirect files. The
+    event loop serves a pipe or a socket itself, files go through threads: either way every line is
+    answered in order, a malformed or an oversized one included, and the server exits 0 at the end."""
+    client_info = {"name": "frames-test", "version": "1"}
+    init = {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": client_info}
+    lines = [
+        frame(jsonrpc="2.0", id=0, method="initialize", params=init),
+        frame(jsonrpc="2.0", method="notifications/initialized"),
+        CASES[0].frame,
+        HUGE,
+    ]
+    wanted = [0, None, None]
+    if wire == "socket":  # a client that waits for its answer before it closes
+        lines.append(frame(**tools_list("after", LEGACY)))
+        wanted.append("after")
+    sent = b"".join(line + b"\n" for line in lines)
+    command = [sys.executable, "-m", "bimpe_mcp", "--sandbox"]
+    with (tmp_path / "server.log").open("wb") as log:
+        if wire == "files":
+            (tmp_path / "in.jsonl").write_bytes(sent)
+            with (tmp_path / "in.jsonl").open("rb") as stdin, (tmp_path / "out.jsonl").open("wb") as stdout:
+                code = subprocess.run(command, stdin=stdin, stdout=stdout, stderr=log, env=server_env(None), timeout=60)
+            replies = [json.loads(line) for line in (tmp_path / "out.jsonl").read_bytes().splitlines()]
+        else:
+            client_in, server_in = socket.socketpair()  # one socket each way, as libuv makes them
+            client_out, server_out = socket.socketpair()
+            with client_in, server_in, client_out, server_out:
+                env = server_env(None)
+                process = subprocess.Popen(command, stdin=server_in, stdout=server_out, stderr=log, env=env)
+                server_in.close()
+                server_out.close()
+                client_in.sendall(sent)
+                received = client_out.makefile("rb")
+                replies = [json.loads(received.readline()) for _ in wanted]
+                client_in.shutdown(socket.SHUT_WR)
+                code = subprocess.CompletedProcess(command, process.wait(timeout=60))
+                assert received.read() == b"", "nothing after the answers"
+    assert code.returncode == 0, (tmp_path / "server.log").read_text()
+    assert [reply.get("id") for reply in replies] == wanted, replies
+    assert replies[0]["result"]["protocolVersion"] == LEGACY
+    assert [reply["error"]["code"] for reply in replies[1:3]] == [PARSE_ERROR, PARSE_ERROR]
+    assert wire == "files" or replies[3]["result"]["tools"]
 
 
 def sse_or_json(response: httpx.Response) -> dict[str, Any]:
