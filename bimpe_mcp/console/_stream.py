@@ -190,8 +190,13 @@ async def wait_for_messages(
     timeout: float,
     accept: Callable[[Message], bool] = lambda message: True,
     on_message: Callable[[Message, int], Awaitable[None]] | None = None,
+    room: Callable[[Message], bool] | None = None,
 ) -> WaitResult:
-    """Collect up to `count` accepted messages, giving up after `timeout` seconds."""
+    """Collect up to `count` accepted messages, giving up after `timeout` seconds.
+
+    `room(message)`: whether the caller has room for one more; the first it has none for ends the
+    wait, uncollected (a later `after=<last id collected>` delivers it again).
+    """
     collected: list[Message] = []
     timed_out = True
     with anyio.move_on_after(timeout):
@@ -199,6 +204,9 @@ async def wait_for_messages(
             async for message in messages:
                 if not accept(message):
                     continue
+                if room is not None and not room(message):
+                    timed_out = False
+                    break
                 collected.append(message)
                 if on_message is not None:
                     await on_message(message, len(collected))

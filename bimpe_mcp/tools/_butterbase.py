@@ -13,8 +13,21 @@ from pydantic import BaseModel, Field
 
 from bimpe_mcp.butterbase import TOOLKIT_PATTERN, ButterbaseClient, ButterbaseResult
 from bimpe_mcp.butterbase import models as m
-from bimpe_mcp.tools._runtime import ToolCall
-from bimpe_mcp.tools._spec import READ, UPDATE, WRITE, Deleted, Hints, ListedBy, Page, Scope, ToolParams, ToolSpec
+from bimpe_mcp.tools._runtime import ToolCall, whole_list
+from bimpe_mcp.tools._sizing import Listing
+from bimpe_mcp.tools._spec import (
+    READ,
+    UPDATE,
+    WRITE,
+    Deleted,
+    Hints,
+    ListedBy,
+    Offset,
+    Page,
+    Scope,
+    ToolParams,
+    ToolSpec,
+)
 
 ToolkitSlug = Annotated[
     str,
@@ -34,11 +47,7 @@ ConnectionRef = Annotated[
 UserId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@:+-]+$", max_length=128, description="Your app's end-user id.")]
 
 
-class NoParams(ToolParams):
-    pass
-
-
-class ListToolkits(ToolParams):
+class ListToolkits(Offset):
     search: str | None = Field(None, max_length=100, description="Search the full catalog.")
 
 
@@ -62,7 +71,7 @@ class ConnectUser(ToolParams):
     )
 
 
-class ListConnections(ToolParams):
+class ListConnections(Offset):
     user_id: UserId | None = Field(None, description="Only this end user's.")
 
 
@@ -70,7 +79,7 @@ class Disconnect(ToolParams):
     connection_id: ConnectionRef
 
 
-class ListTools(ToolParams):
+class ListTools(Offset):
     toolkit: EnabledToolkitSlug | None = Field(None, description="Only this toolkit's.")
 
 
@@ -101,10 +110,9 @@ def _butterbase(call: ToolCall[Any]) -> ButterbaseClient:
     return client
 
 
-async def _listed(fetching: Awaitable[ButterbaseResult]) -> dict[str, Any]:
-    """A list Butterbase returns whole, as one page."""
-    items = (await fetching).data
-    return {"items": items, "page": 1, "total_count": len(items), "has_next_page": False}
+async def _listed(call: ToolCall[Any], fetching: Awaitable[ButterbaseResult]) -> Listing:
+    """A list Butterbase returns whole, shown from the call's `offset`."""
+    return whole_list((await fetching).data, call.params.offset)
 
 
 async def _connect(call: ToolCall[ConnectUser]) -> dict[str, Any]:
@@ -134,7 +142,7 @@ TOOLS = (
         description="The 10 curated toolkits (Gmail, Slack…), or catalog matches for search.",
         params=ListToolkits,
         output=Page[m.AvailableToolkit],
-        run=lambda call: _listed(_butterbase(call).available(call.params.search)),
+        run=lambda call: _listed(call, _butterbase(call).available(call.params.search)),
         hints=READ.reaching_out(),
         toolset="butterbase",
         scope=Scope.TEAM,
@@ -144,9 +152,9 @@ TOOLS = (
         name="butterbase_list_enabled_toolkits",
         title="List enabled toolkits",
         description="Toolkits enabled for the Butterbase app.",
-        params=NoParams,
+        params=Offset,
         output=Page[m.EnabledToolkit],
-        run=lambda call: _listed(_butterbase(call).config()),
+        run=lambda call: _listed(call, _butterbase(call).config()),
         hints=READ,
         toolset="butterbase",
         scope=Scope.TEAM,
@@ -196,7 +204,7 @@ TOOLS = (
         description="End users' connected accounts (id, toolkit, userId, status).",
         params=ListConnections,
         output=Page[m.Connection],
-        run=lambda call: _listed(_butterbase(call).connections(call.params.user_id)),
+        run=lambda call: _listed(call, _butterbase(call).connections(call.params.user_id)),
         hints=READ,
         toolset="butterbase",
         scope=Scope.TEAM,
@@ -221,7 +229,7 @@ TOOLS = (
         description="Tools of the enabled toolkits, for butterbase_execute_tool.",
         params=ListTools,
         output=Page[m.IntegrationTool],
-        run=lambda call: _listed(_butterbase(call).tools(call.params.toolkit)),
+        run=lambda call: _listed(call, _butterbase(call).tools(call.params.toolkit)),
         hints=READ,
         toolset="butterbase",
         scope=Scope.TEAM,

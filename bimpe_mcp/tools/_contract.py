@@ -3,8 +3,9 @@
 A result is the output model's fields as `structuredContent`; its text block is the same JSON
 when small, a compact rendering when large (`render_text`); the Console request ids are in `_meta`.
 Text written outside the team is fenced in the payload first (`_fencing`), so both forms carry
-the fence. An error is an `isError` result whose text names the tool, what failed, the fix and,
-for a write, whether it may have been applied and the key that retries it safely.
+the fence; then a result over the size cap is cut to fit (`_sizing`). An error is an `isError`
+result whose text names the tool, what failed, the fix and, for a write, whether it may have
+been applied and the key that retries it safely.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from bimpe_mcp._redact import Redactor
 from bimpe_mcp.tools._catalog import ToolFacts
 from bimpe_mcp.tools._fencing import fence
+from bimpe_mcp.tools._runtime import RESULT_MAX_TOKENS
 
 if TYPE_CHECKING:
     from bimpe_mcp.butterbase import ButterbaseError
@@ -82,14 +84,25 @@ def error_result(text: str) -> CallToolResult:
 
 
 def success_result(
-    output_model: type[BaseModel], value: Any, request_ids: Sequence[str], redactor: Redactor
+    output_model: type[BaseModel],
+    value: Any,
+    request_ids: Sequence[str],
+    redactor: Redactor,
+    *,
+    max_tokens: int = RESULT_MAX_TOKENS,
+    full_lists: Mapping[str, str] | None = None,
 ) -> CallToolResult:
-    """The runner's value as the output model, scrubbed of the call's secrets, with the Console
-    request ids in the result's `_meta` (not in what the model reads)."""
-    data = getattr(value, "data", value)
+    """The runner's value as the output model, scrubbed of the call's secrets, fenced, cut to fit
+    `max_tokens` (`_sizing.fit`; a `Listing` keeps its leading items), with the Console request ids
+    in the result's `_meta` (not in what the model reads)."""
+    from bimpe_mcp.tools._sizing import Listing, fit  # on the first result: a server starts without it
+
+    listing = value if isinstance(value, Listing) else None
+    data = listing.fields if listing is not None else getattr(value, "data", value)
     if not isinstance(data, output_model):  # the client's model is usually the output model already
         data = output_model.model_validate(data.model_dump() if isinstance(data, BaseModel) else dict(data or {}))
     structured = fence(output_model, redactor.data(data.model_dump(mode="json")))
+    structured = fit(structured, listing=listing, full_lists=full_lists, max_tokens=max_tokens)
     return CallToolResult(
         content=[TextContent(type="text", text=render_text(structured))],
         structured_content=structured,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN, MessageStream, wait_for_messages
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import ToolCall, paged
+from bimpe_mcp.tools._sizing import Listing, Room
 from bimpe_mcp.tools._spec import (
     READ,
     UPDATE,
@@ -65,8 +66,8 @@ class SetConversationAi(ConversationRef, m.AiStatusUpdate):
 
 
 class WaitForMessages(ConversationRef):
-    count: int = Field(1, ge=1, le=100, description="Stop after this many new messages (up to 100).")
-    timeout_s: float = Field(30, gt=0, le=300, description="Stop after this many seconds (up to 300).")
+    count: int = Field(1, ge=1, le=100, description="Up to 100 new messages.")
+    timeout_s: float = Field(30, gt=0, le=300, description="Seconds, up to 300.")
     after: str | None = Field(
         None,
         max_length=64,
@@ -78,6 +79,8 @@ class WaitForMessages(ConversationRef):
 class Messages(BaseModel):
     messages: list[m.Message]
     timed_out: bool = Field(description="true if the timeout hit before count messages arrived.")
+    next_step: str | None = None
+    """Set when the size cap ended the wait or cut it: the call that resumes right after the last message shown."""
 
 
 async def _send_message(call: ToolCall[SendMessage]) -> Any:
@@ -88,17 +91,32 @@ async def _send_message(call: ToolCall[SendMessage]) -> Any:
     return await call.client.conversations.create_message(p.agent_id, call.body(m.MessageCreate))
 
 
-async def _wait_for_messages(call: ToolCall[WaitForMessages]) -> Messages:
+async def _wait_for_messages(call: ToolCall[WaitForMessages]) -> Listing:
+    """Collect until `count`, the timeout, or the size cap; past the cap, `next_step` resumes the stream
+    after the last message shown, which replays what came after it, so nothing is lost or repeated."""
     p = call.params
 
     async def report(message: m.Message, received: int) -> None:
         await call.progress(received, p.count, f"{received} of {p.count} messages ({message.role})")
 
+    room = Room(Messages, "messages", call.limits.max_result_tokens)
     stream = MessageStream(call.client, p.agent_id, p.conversation_id, after=p.after)
     waited = await wait_for_messages(
-        stream, count=p.count, timeout=min(p.timeout_s, call.limits.max_wait_s), on_message=report
+        stream, count=p.count, timeout=min(p.timeout_s, call.limits.max_wait_s), on_message=report, room=room.take
     )
-    return Messages(messages=waited.messages, timed_out=waited.timed_out)
+    messages = waited.messages
+
+    def cut(shown: int) -> tuple[int, dict[str, Any]]:
+        step = (
+            f"Stopped at the size cap after {shown} messages; more have arrived: call wait_for_messages again "
+            f"with after='{messages[shown - 1].id}' and count={p.count - shown} for the rest."
+        )
+        return shown, {"timed_out": False, "next_step": step}
+
+    fields: dict[str, Any] = {"messages": messages, "timed_out": waited.timed_out}
+    if not waited.timed_out and len(messages) < p.count:  # the cap ended the wait
+        fields.update(cut(len(messages))[1])
+    return Listing(fields, "messages", cut)
 
 
 TOOLS = (

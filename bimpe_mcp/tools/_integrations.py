@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from bimpe_mcp.console import ID_MAX_LENGTH, ID_PATTERN, Family, Result
 from bimpe_mcp.console import models as m
-from bimpe_mcp.tools._runtime import Refused, ToolCall, deleting, listed
+from bimpe_mcp.tools._runtime import Refused, ToolCall, deleting, listed, whole_list
 from bimpe_mcp.tools._secret_entry import SecretField, SecretNeed
+from bimpe_mcp.tools._sizing import Listing
 from bimpe_mcp.tools._spec import (
     DELETE,
     READ,
@@ -20,6 +21,7 @@ from bimpe_mcp.tools._spec import (
     Deleted,
     IntegrationId,
     ListedBy,
+    Offset,
     Page,
     Scope,
     ToolParams,
@@ -67,12 +69,16 @@ _AUTH_FIELDS: dict[str, tuple[SecretField, ...]] = {
 }
 
 
-class ListIntegrations(AgentRef):
+class ListIntegrations(AgentRef, Offset):
     family: Family | None = Field(None, description="Only this family.")
 
 
 class IntegrationRef(AgentRef):
     integration_id: IntegrationId
+
+
+class IntegrationList(IntegrationRef, Offset):
+    """An integration's list that the Console returns whole."""
 
 
 class Disconnect(IntegrationRef):
@@ -216,14 +222,13 @@ def _item(family: str, raw: Any) -> IntegrationItem:
     return IntegrationItem(id=raw.id, family=family, type=family, name=name, config=config)
 
 
-async def _list_integrations(call: ToolCall[ListIntegrations]) -> dict[str, Any]:
+async def _list_integrations(call: ToolCall[ListIntegrations]) -> Listing:
     agent_id, family = call.params.agent_id, call.params.family
     if family is None:
         result: Result[list[Any]] = await call.client.agents.integrations(agent_id)
     else:
         result = await call.client.integrations.list(agent_id, family)
-    items = [_item(family or "", raw) for raw in result.data]
-    return {"items": items, "page": 1, "total_count": len(items), "has_next_page": False}
+    return whole_list([_item(family or "", raw) for raw in result.data], call.params.offset)
 
 
 async def _configure_bimpeai(call: ToolCall[ConfigureBimpeai]) -> Configured:
@@ -282,6 +287,7 @@ TOOLS = (
         output=Page[IntegrationItem],
         run=_list_integrations,
         hints=READ,
+        full_lists=(("items[].actions", "list_agent_actions"),),
     ),
     ToolSpec(
         name="configure_bimpeai_integration",
@@ -324,7 +330,7 @@ TOOLS = (
         toolset="integrations",
         title="List custom API tools",
         description="The endpoints defined on a custom API integration.",
-        params=IntegrationRef,
+        params=IntegrationList,
         output=Page[m.IntegrationTool],
         run=listed(
             lambda call: call.client.integrations.list_custom_api_tools(
@@ -386,7 +392,7 @@ TOOLS = (
         toolset="integrations",
         title="List MCP server tools",
         description="The tools discovered on an MCP server integration, with is_enabled.",
-        params=IntegrationRef,
+        params=IntegrationList,
         output=Page[m.McpServerTool],
         run=listed(
             lambda call: call.client.integrations.list_mcp_server_tools(

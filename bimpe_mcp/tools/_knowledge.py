@@ -6,7 +6,18 @@ from pydantic import model_validator
 
 from bimpe_mcp.console import models as m
 from bimpe_mcp.tools._runtime import deleting, listed
-from bimpe_mcp.tools._spec import DELETE, READ, UPDATE, WRITE, AgentRef, Deleted, KnowledgeBaseId, Page, ToolSpec
+from bimpe_mcp.tools._spec import (
+    DELETE,
+    READ,
+    UPDATE,
+    WRITE,
+    AgentList,
+    AgentRef,
+    Deleted,
+    KnowledgeBaseId,
+    Page,
+    ToolSpec,
+)
 
 
 class KnowledgeBaseRef(AgentRef):
@@ -32,7 +43,7 @@ TOOLS = (
         toolset="knowledge",
         title="List knowledge bases",
         description="The agent's knowledge bases (id, type text|url, name).",
-        params=AgentRef,
+        params=AgentList,
         output=Page[m.KnowledgeBase],
         run=listed(lambda call: call.client.knowledge_bases.list(call.params.agent_id)),
         hints=READ,

@@ -416,7 +416,14 @@ class ToolFactory(SecretEntryFlow):
             if isinstance(value, CallToolResult | InputRequiredResult):
                 result = value
             else:
-                result = success_result(spec.output, value, request_ids(), redactor)
+                result = success_result(
+                    spec.output,
+                    value,
+                    request_ids(),
+                    redactor,
+                    max_tokens=backend.limits.max_result_tokens,
+                    full_lists=dict(spec.full_lists),
+                )
         except anyio.get_cancelled_exc_class():
             self._cancelled(spec, started, prefix, request_ids())
             raise

@@ -5,11 +5,10 @@ Imported when a server starts (for `Limits`), so the Console client is imported 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -17,9 +16,22 @@ if TYPE_CHECKING:
     from bimpe_mcp.butterbase import ButterbaseClient
     from bimpe_mcp.console import ConsoleClient, ListQuery, PageMeta, Result
     from bimpe_mcp.tools._secret_entry import EntryStatus
+    from bimpe_mcp.tools._sizing import Listing
     from bimpe_mcp.tools._spec import Paging, Runner
 
-__all__ = ["ApiKey", "Limits", "Refused", "ToolCall", "UrlOffer", "deleting", "listed", "paged", "request_body"]
+__all__ = [
+    "RESULT_MAX_TOKENS",
+    "ApiKey",
+    "Limits",
+    "Refused",
+    "ToolCall",
+    "UrlOffer",
+    "deleting",
+    "listed",
+    "paged",
+    "request_body",
+    "whole_list",
+]
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -39,15 +51,20 @@ class ApiKey:
     source: str
 
 
+RESULT_MAX_TOKENS: Final = 8_000
+"""Issue #9: no single result may cost a model more, its text block and `structuredContent` together."""
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Caps that keep one tool call bounded."""
 
     max_items: int = 500
     max_wait_s: float = 300.0
-    max_list_chars: int = 12_000
-    """A page's items, as compact JSON, stay under this (about 3,500 cl100k tokens), so a list result
-    with its text block stays under 8,000 tokens; the capped result names the call that continues."""
+    max_result_tokens: int = RESULT_MAX_TOKENS
+    """What one result may cost a model, its text block and `structuredContent` together, in cl100k tokens
+    as `_sizing` estimates them: a list past it shows its leading items and names the call that
+    continues, an object has its longest texts and inner lists cut."""
 
 
 @dataclass(slots=True)
@@ -92,24 +109,31 @@ def request_body(params: BaseModel, model: type[R], *, keep_null: Iterable[str] 
 
 
 def paged(fetch: Callable[[ToolCall[Any], ListQuery], Awaitable[Result[list[Any]]]]) -> Runner:
-    """A runner for a paginated list: one page, or every page up to the cap with progress."""
+    """A runner for a paginated list: one page, or every page up to the item cap with progress.
+
+    Measured against the size cap when the result is built (`_sizing.fit`): a page that does not
+    fit shows its leading items, and `next_step` names the page and limit that start right after them.
+    """
 
     from bimpe_mcp.console import ListQuery, walk_pages
+    from bimpe_mcp.tools._sizing import Listing
 
-    async def run(call: ToolCall[Any]) -> dict[str, Any]:
+    async def run(call: ToolCall[Any]) -> Listing:
         p: Paging = call.params
         query = ListQuery(page=p.page, limit=p.limit, search=p.search, sort=p.sort)
         if not p.all_pages:
             result = await fetch(call, query)
             meta = result.meta
             current = meta.current_page if meta else p.page
+            total = meta.total_count if meta else len(result.data)
             page: dict[str, Any] = {
                 "items": result.data,
                 "page": current,
-                "total_count": meta.total_count if meta else len(result.data),
+                "total_count": total,
                 "has_next_page": meta.has_next_page if meta else False,
             }
-            return _cap_by_size(page, call.limits.max_list_chars, before=(current - 1) * p.limit)
+            before = (current - 1) * p.limit
+            return Listing(page, "items", lambda fitting: _page_cut(fitting, before, total))
 
         async def report(page: int, meta: PageMeta | None) -> None:
             total = float(meta.page_count) if meta else None
@@ -126,10 +150,9 @@ def paged(fetch: Callable[[ToolCall[Any], ListQuery], Awaitable[Result[list[Any]
             "total_count": walk.total_count,
             "has_next_page": walk.truncated,
         }
-        capped = _cap_by_size(page, call.limits.max_list_chars, before=0, walked=True)
-        if walk.truncated and capped is page:
+        if walk.truncated:
             page["next_step"] = _continue(len(walk.items), _WALK_LIMIT, walk.total_count, "the item cap")
-        return capped
+        return Listing(page, "items", lambda fitting: _walk_cut(fitting, walk.total_count))
 
     return run
 
@@ -138,45 +161,26 @@ _WALK_LIMIT = 100
 """The page size `all_pages` walks with: the Console's largest."""
 
 
-def _cap_by_size(page: dict[str, Any], max_chars: int, *, before: int, walked: bool = False) -> dict[str, Any]:
-    """`page` whole when its items fit `max_chars` of compact JSON; else its first items and the call
-    that continues exactly after them (`next_step`), with `has_next_page` true.
+def _page_cut(fitting: int, before: int, total: int) -> tuple[int, dict[str, Any]]:
+    """A page cut to its first `fitting` items or fewer, so the offset after them is a whole number of
+    pages of the kept size (a divisor of `before`, the items ahead of this page), and the call after them."""
+    keep = fitting if before == 0 else max(d for d in _divisors(before) if d <= fitting)
+    return keep, _going_on(before + keep, keep, total)
 
-    `before`: the items ahead of this page. The kept count is chosen so that the offset after it is a
-    whole number of pages of that size: page by hand, a divisor of `before`; walking, whole pages of
-    100 (or the first page of fewer).
-    """
-    items: Sequence[Any] = page["items"]
-    fitting = _fitting(items, max_chars)
-    if fitting == len(items):
-        return page
-    if walked:
-        keep = fitting if fitting < _WALK_LIMIT else fitting - fitting % _WALK_LIMIT
-    else:
-        keep = fitting if before == 0 else max(d for d in _divisors(before) if d <= fitting)
-    shown = before + keep
-    return {
-        **page,
-        "items": list(items[:keep]),
-        "has_next_page": True,
-        "next_step": _continue(shown, keep, page["total_count"], "the size cap"),
-    }
+
+def _walk_cut(fitting: int, total: int) -> tuple[int, dict[str, Any]]:
+    """A walk cut to whole pages of 100 (or the first page, cut), and the call after them."""
+    keep = fitting if fitting < _WALK_LIMIT else fitting - fitting % _WALK_LIMIT
+    return keep, _going_on(keep, min(keep, _WALK_LIMIT), total)
+
+
+def _going_on(shown: int, size: int, total: int) -> dict[str, Any]:
+    return {"has_next_page": True, "next_step": _continue(shown, size, total, "the size cap")}
 
 
 def _continue(shown: int, size: int, total: int, cap: str) -> str:
     more = f"{total - shown} more" if total > shown else "More"
     return f"{more} past {cap}: call again with page={shown // size + 1}, limit={size}, all_pages=false."
-
-
-def _fitting(items: Sequence[Any], max_chars: int) -> int:
-    """How many leading items fit in `max_chars` of compact JSON: at least one."""
-    used = 0
-    for count, item in enumerate(items):
-        dumped = item.model_dump(mode="json") if isinstance(item, BaseModel) else item
-        used += len(json.dumps(dumped, separators=(",", ":"), ensure_ascii=False)) + 1
-        if used > max_chars:
-            return max(count, 1)
-    return len(items)
 
 
 def _divisors(number: int) -> list[int]:
@@ -185,13 +189,34 @@ def _divisors(number: int) -> list[int]:
 
 
 def listed(fetch: Callable[[ToolCall[Any]], Awaitable[Result[list[Any]]]]) -> Runner:
-    """A runner for a list the Console returns whole."""
+    """A runner for a list the Console returns whole, shown from the call's `offset` (`whole_list`)."""
 
-    async def run(call: ToolCall[Any]) -> dict[str, Any]:
-        result = await fetch(call)
-        return {"items": result.data, "page": 1, "total_count": len(result.data), "has_next_page": False}
+    async def run(call: ToolCall[Any]) -> Listing:
+        return whole_list((await fetch(call)).data, call.params.offset)
 
     return run
+
+
+def whole_list(items: Sequence[Any], offset: int | None) -> Listing:
+    """A list an API returns whole, shown from `offset`: as much as fits, then the offset that goes on.
+
+    Each call fetches the whole list again; `offset` only chooses the part shown, so the wording says so.
+    """
+    from bimpe_mcp.tools._sizing import Listing
+
+    start = offset or 0
+    total = len(items)
+
+    def cut(fitting: int) -> tuple[int, dict[str, Any]]:
+        after = start + fitting
+        step = (
+            f"{total - after} more past the size cap: call again with offset={after} "
+            "(the list is fetched whole and shown from there)."
+        )
+        return fitting, {"has_next_page": True, "next_step": step}
+
+    shown = {"items": list(items[start:]), "page": 1, "total_count": total, "has_next_page": False}
+    return Listing(shown, "items", cut)
 
 
 def deleting(id_field: str, send: Callable[[ToolCall[Any]], Awaitable[Result[None]]]) -> Runner:

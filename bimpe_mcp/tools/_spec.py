@@ -29,6 +29,7 @@ __all__ = [
     "UPDATE",
     "WRITE",
     "AgentId",
+    "AgentList",
     "AgentRef",
     "CallId",
     "ConversationId",
@@ -37,6 +38,7 @@ __all__ = [
     "IntegrationId",
     "KnowledgeBaseId",
     "ListedBy",
+    "Offset",
     "Page",
     "Paging",
     "PhoneNumberId",
@@ -107,6 +109,9 @@ class ToolSpec(ToolFacts):
     secret_entry: Callable[[Any], SecretNeed | None] | None = None
     """For a tool that takes secrets: what a call without them lacks (the user types it into the
     secret-entry page), or None when the call needs no secret."""
+    full_lists: tuple[tuple[str, str], ...] = ()
+    """Lists inside a result that a cut to the size cap may shorten, each with the tool that lists all of
+    it: `("knowledge_bases", "list_knowledge_bases")` (see `_sizing`)."""
 
     def __post_init__(self) -> None:
         if self.api not in ("console", "butterbase"):
@@ -163,11 +168,21 @@ class AgentRef(ToolParams):
 class Paging(ToolParams):
     """The paging parameters of every list tool: the server's instructions explain them once."""
 
-    page: int = Field(1, ge=1, le=100_000, description="Page, from 1.")
-    limit: int = Field(20, ge=1, le=100, description="Per page, up to 100.")
+    page: int = Field(1, ge=1, le=100_000, description="From 1.")
+    limit: int = Field(20, ge=1, le=100, description="Up to 100.")
     search: str | None = Field(None, max_length=200, description="Text filter.")
-    sort: str | None = Field(None, max_length=64, pattern=r"^-?[A-Za-z_]+$", description="Field; -field descends.")
-    all_pages: bool = Field(False, description="Walk all pages (capped).")
+    sort: str | None = Field(None, max_length=64, pattern=r"^-?[A-Za-z_]+$", description="Field or -field.")
+    all_pages: bool = Field(False, description="All pages, capped.")
+
+
+class Offset(ToolParams):
+    """For a list an API returns whole: where the part shown starts (a list cut to the size cap names it)."""
+
+    offset: int | None = Field(None, ge=0, le=100_000, description="Items to skip.")
+
+
+class AgentList(AgentRef, Offset):
+    """One agent's list that the Console returns whole."""
 
 
 class Deleted(BaseModel):

@@ -63,11 +63,12 @@ async def test_paging_one_page_or_every_page_up_to_the_cap() -> None:
         progress.append((done, total))
 
     run = paged(fetch)
-    one = await run(ToolCall(Paging(), None, report, Limits()))  # type: ignore[arg-type]
+    one = (await run(ToolCall(Paging(), None, report, Limits()))).fields  # type: ignore[arg-type]
     assert (len(one["items"]), one["has_next_page"], one["total_count"]) == (100, True, 250)
-    capped = await run(ToolCall(Paging(all_pages=True), None, report, Limits(max_items=150)))  # type: ignore[arg-type]
+    call = ToolCall(Paging(all_pages=True), None, report, Limits(max_items=150))  # type: ignore[arg-type]
+    capped = (await run(call)).fields
     assert (len(capped["items"]), capped["has_next_page"], capped["total_count"]) == (150, True, 250)
-    whole = await run(ToolCall(Paging(all_pages=True), None, report, Limits()))  # type: ignore[arg-type]
+    whole = (await run(ToolCall(Paging(all_pages=True), None, report, Limits()))).fields  # type: ignore[arg-type]
     assert (len(whole["items"]), whole["has_next_page"]) == (250, False)
     assert pages == [1, 1, 2, 1, 2, 3] and progress[-1] == (3, 3.0)
 
