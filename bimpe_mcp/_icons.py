@@ -8,12 +8,14 @@ valid RFC 3986 URI, as the schema's `format: uri` asks) rather than base64, whic
 from __future__ import annotations
 
 import functools
-from importlib import resources
+from pathlib import Path
 from urllib.parse import quote
 
 from mcp_types import Icon
 
 __all__ = ["server_icons", "toolset_icons"]
+
+_ICONS = Path(__file__).with_name("icons")
 
 _URI_SAFE = "!$&'()*+,;=:@/"
 """RFC 3986 sub-delims and path characters, left as they are; everything else is percent-encoded."""
@@ -21,7 +23,7 @@ _URI_SAFE = "!$&'()*+,;=:@/"
 
 @functools.cache
 def _icons(name: str) -> list[Icon]:
-    svg = (resources.files("bimpe_mcp") / "icons" / f"{name}.svg").read_text().strip()
+    svg = (_ICONS / f"{name}.svg").read_text(encoding="utf-8").strip()
     return [Icon(src="data:image/svg+xml," + quote(svg, safe=_URI_SAFE))]
 
 

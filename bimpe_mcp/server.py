@@ -8,10 +8,11 @@ the shipped catalog (`tools.CATALOG`), and those load on the first call.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
@@ -20,11 +21,14 @@ from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.server.mcpserver.resources import DEFAULT_RESOURCE_SECURITY, ResourceTemplate
 from mcp.shared.exceptions import MCPError
+from mcp.shared.uri_template import UriTemplate
 from mcp_types import (
     INVALID_PARAMS,
     CallToolResult,
     CompleteRequestParams,
+    CompleteResult,
     EmptyResult,
     LoggingLevel,
     LoggingMessageNotification,
@@ -34,9 +38,9 @@ from mcp_types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bimpe_mcp import __version__
-from bimpe_mcp._completion import Completions
 from bimpe_mcp._icons import server_icons, toolset_icons
 from bimpe_mcp._metrics import Metrics
+from bimpe_mcp._prompts import add_prompts
 from bimpe_mcp._secret_page import LoopbackPage
 from bimpe_mcp._toolsets import TOOLSETS
 from bimpe_mcp.logs import serving_mcp_request
@@ -46,6 +50,7 @@ from bimpe_mcp.tools import CATALOG, Backend, ButterbaseAccess, SecretEntries, T
 if TYPE_CHECKING:
     import httpx
 
+    from bimpe_mcp._completion import Completions
     from bimpe_mcp.butterbase import ButterbaseTransport
     from bimpe_mcp.console import ConsoleTransport
 
@@ -182,18 +187,31 @@ def build_server(
         cache_hints=CACHE_HINTS,
     )
     _add_resources(mcp, backend)
-    _add_prompts(mcp)
+    add_prompts(mcp)
     mcp.middleware.append(_checked_prompt_arguments(mcp))
     # MCPServer has no public seat for either: its completion decorator hands the handler no request
     # (so no caller's key), and it serves no logging/setLevel. tests/e2e/test_protocol.py drives both.
     lowlevel = mcp._lowlevel_server
-    lowlevel.add_request_handler(
-        "completion/complete",
-        CompleteRequestParams,
-        Completions(mcp, backend, choices=_fixed_choices),
-    )
+    lowlevel.add_request_handler("completion/complete", CompleteRequestParams, _completions(mcp, backend))
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, _set_log_level)
     return BimpeServer(mcp, backend, factory, entries)
+
+
+def _completions(
+    mcp: MCPServer, backend: Backend
+) -> Callable[[ServerRequestContext[Any, Any], CompleteRequestParams], Awaitable[CompleteResult]]:
+    """The `completion/complete` handler. Its module and its cache load on the first completion, not at start."""
+
+    @functools.cache
+    def completions() -> Completions:
+        from bimpe_mcp._completion import Completions
+
+        return Completions(mcp, backend, choices=_fixed_choices)
+
+    async def complete(ctx: ServerRequestContext[Any, Any], params: CompleteRequestParams) -> CompleteResult:
+        return await completions()(ctx, params)
+
+    return complete
 
 
 def _serving_page(page: LoopbackPage) -> Any:
@@ -352,37 +370,69 @@ def _add_resources(mcp: MCPServer, backend: Backend) -> None:
             whose = "server" if backend.agent_id is not None else "request"
             raise ResourceNotFoundError(f"{uri} is not available: this {whose} is scoped to agent {scoped}.")
 
-    @mcp.resource(
-        "bimpe://agents/{agent_id}",
-        name="agent",
-        title="Agent",
-        description="An agent with its knowledge bases, integrations and channels.",
-        mime_type="application/json",
-    )
     async def agent_resource(agent_id: str, ctx: Context) -> str:
         within_scope(agent_id, ctx, f"bimpe://agents/{agent_id}")
         return await read(ctx, lambda client: client.agents.get(agent_id))
 
-    @mcp.resource(
-        "bimpe://agents/{agent_id}/integrations/{family}",
-        name="agent_integrations",
-        title="Agent integrations",
-        description="An agent's integrations of one family: bimpeai, custom_api, mcp_server or pipedream.",
-        mime_type="application/json",
-    )
     async def integrations_resource(agent_id: str, family: str, ctx: Context) -> str:
         within_scope(agent_id, ctx, f"bimpe://agents/{agent_id}/integrations/{family}")
         return await read(ctx, lambda client: client.integrations.list(agent_id, family))
 
-    @mcp.resource(
-        "bimpe://workflows/{workflow_id}",
-        name="workflow",
-        title="Workflow",
-        description="A workflow: system prompt, rules, flows and FAQ.",
-        mime_type="application/json",
-    )
     async def workflow_resource(workflow_id: str, ctx: Context) -> str:
         return await read(ctx, lambda client: client.workflows.get(workflow_id))
+
+    for template in (
+        _resource_template(
+            agent_resource,
+            "bimpe://agents/{agent_id}",
+            name="agent",
+            title="Agent",
+            description="An agent with its knowledge bases, integrations and channels.",
+        ),
+        _resource_template(
+            integrations_resource,
+            "bimpe://agents/{agent_id}/integrations/{family}",
+            name="agent_integrations",
+            title="Agent integrations",
+            description="An agent's integrations of one family: bimpeai, custom_api, mcp_server or pipedream.",
+        ),
+        _resource_template(
+            workflow_resource,
+            "bimpe://workflows/{workflow_id}",
+            name="workflow",
+            title="Workflow",
+            description="A workflow: system prompt, rules, flows and FAQ.",
+        ),
+    ):
+        # MCPServer has no public seat for a built template (only its decorator, which builds one):
+        # it goes into the server's resource manager. tests/e2e/test_guidance.py fails if that changes.
+        mcp._resource_manager._templates[template.uri_template] = template
+
+
+def _resource_template(
+    fn: Callable[..., Awaitable[str]], uri_template: str, *, name: str, title: str, description: str
+) -> ResourceTemplate:
+    """The JSON resource template `@mcp.resource(uri_template, …)` makes of `fn`, without the pydantic model
+    of its signature and the validating wrapper the decorator builds: `fn` takes the template's variables,
+    strings, by name, and the request's context as `ctx`."""
+    parsed = UriTemplate.parse(uri_template)
+    names = parsed.variable_names
+    return ResourceTemplate(
+        uri_template=uri_template,
+        name=name,
+        title=title,
+        description=description,
+        mime_type="application/json",
+        fn=fn,
+        parameters={
+            "type": "object",
+            "properties": {variable: {"type": "string"} for variable in names},
+            "required": names,
+        },
+        context_kwarg="ctx",
+        parsed_template=parsed,
+        security=DEFAULT_RESOURCE_SECURITY,
+    )
 
 
 PAYMENT_PROVIDERS = ("paystack", "stripe")
@@ -426,58 +476,3 @@ def _checked_prompt_arguments(mcp: MCPServer) -> ServerMiddleware[Any]:
         return await call_next(ctx)
 
     return check
-
-
-def _add_prompts(mcp: MCPServer) -> None:
-    @mcp.prompt(title="Connect payments", description="Connect Stripe or Paystack to an agent and check it.")
-    def connect_payments(agent_id: str, provider: str = "stripe") -> str:
-        return (
-            f"Connect {provider} payments to agent {agent_id}.\n"
-            f"1. Call configure_bimpeai_integration(agent_id='{agent_id}', type='{provider}', currency=…) without "
-            "the keys. Never ask me for them in this chat: I type them into the one-time page it opens (show me "
-            "entry_url if the result has one).\n"
-            "2. If the result has pending_id, wait until I say I am done, then call check_secret_entry(pending_id=…).\n"
-            "3. On integration_connection_failed, tell me the keys were rejected and call it again for a new page.\n"
-            f"4. Call list_integrations(agent_id='{agent_id}') and confirm {provider} shows is_connected, then "
-            "list_agent_actions to show what the agent can now do."
-        )
-
-    @mcp.prompt(title="Wire a custom API", description="Register an HTTP API and give the agent a tool on it.")
-    def wire_custom_api(agent_id: str, base_url: str, endpoint: str = "POST /orders") -> str:
-        method, _, path = endpoint.partition(" ")
-        return (
-            f"Give agent {agent_id} a tool on the API at {base_url}.\n"
-            f"1. get_agent(agent_id='{agent_id}'): if workflow_id is empty, pick one with list_workflows and "
-            "attach it with update_agent.\n"
-            "2. Ask me how the API authenticates (none, bearer, basic, api_key), never for the credentials.\n"
-            f"3. configure_custom_api(agent_id='{agent_id}', name=…, base_url='{base_url}', auth_type) without "
-            "auth_config: I type the credentials into the one-time page it opens (check_secret_entry: outcome).\n"
-            f"4. add_custom_api_tool(agent_id='{agent_id}', integration_id=<from step 3>, name=…, "
-            f"http_method='{method or 'POST'}', url_template='{path or endpoint}', body_params=[…]) with a "
-            "description saying when the agent should call it.\n"
-            "5. list_custom_api_tools to confirm, then send_test_message to try it."
-        )
-
-    @mcp.prompt(title="Connect an MCP server", description="Connect a remote MCP server, discover and test it.")
-    def connect_mcp_server(agent_id: str, server_url: str, name: str = "MCP server") -> str:
-        return (
-            f"Connect the MCP server at {server_url} to agent {agent_id}.\n"
-            f"1. Make sure the agent has a workflow (get_agent; update_agent(workflow_id=…) if not).\n"
-            f"2. configure_mcp_server(agent_id='{agent_id}', name='{name}', server_url='{server_url}', "
-            "transport='streamable_http'); if it needs auth, give auth_type without auth_config: I type the "
-            "credentials into the one-time page it opens.\n"
-            "3. discover_mcp_server_tools(integration_id=…) and report discovered/created/updated/disabled.\n"
-            "4. test_mcp_server(integration_id=…); on integration_connection_failed, check the URL with me.\n"
-            "5. list_mcp_server_tools and summarise what the agent can now do."
-        )
-
-    @mcp.prompt(title="Test an agent", description="Chat with an agent on a test channel before it goes live.")
-    def test_agent(agent_id: str, scenario: str = "a customer asking about opening hours") -> str:
-        return (
-            f"Test agent {agent_id} with {scenario}.\n"
-            f"1. get_agent(agent_id='{agent_id}') and summarise its workflow, integrations and status.\n"
-            "2. send_test_message with an opening line for the scenario; read the reply.\n"
-            "3. Continue with two or three follow-ups (pass conversation_id) that probe its integrations.\n"
-            "4. get_test_code and give me the start message and links so humans can test too.\n"
-            "5. Tell me what worked and what to fix; only if I agree, set_agent_status(status='live')."
-        )

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
+from bimpe_mcp import _prompts
 from bimpe_mcp.sandbox import RunningSandbox
+from bimpe_mcp.server import build_server
+from bimpe_mcp.settings import Settings
 from tests.harness import connect
 
 PROMPTS = {
@@ -50,3 +54,35 @@ async def test_instructions_prompts_and_resources_over_stdio(sandbox: RunningSan
     assert agent_json["name"] == "Bimpe Demo Agent" and agent_json["request_id"]
     assert agent.contents[0].mime_type == "application/json"
     assert json.loads(workflow.contents[0].text)["name"] == "Customer Support"  # type: ignore[union-attr]
+
+
+async def test_prompts_and_templates_are_what_the_sdk_decorators_would_register() -> None:
+    """The server registers them from the functions' signatures, without the decorators' pydantic models
+    (start-up cost). This fails when the two drift apart: a function's arguments change, or the SDK changes
+    what it derives from them or where the server keeps its templates."""
+    settings = Settings.load({}).with_backend(base_url="http://127.0.0.1:9", api_key="sk_test_x")
+    ours = build_server(settings).mcp
+    decorated = MCPServer("reference")
+    for fn, title, description in _prompts.PROMPTS:
+        decorated.prompt(title=title, description=description)(fn)
+    templates = ours._resource_manager.list_templates()
+    for template in templates:
+        decorated.resource(
+            template.uri_template,
+            name=template.name,
+            title=template.title,
+            description=template.description,
+            mime_type=template.mime_type,
+        )(template.fn)
+
+    assert await ours.list_prompts() == await decorated.list_prompts()
+    for name, arguments in PROMPTS.items():
+        assert await ours.get_prompt(name, arguments) == await decorated.get_prompt(name, arguments)
+    assert await ours.list_resource_templates() == await decorated.list_resource_templates()
+    assert len(templates) == 3
+    for mine, theirs in zip(templates, decorated._resource_manager.list_templates(), strict=True):
+        assert mine.context_kwarg == theirs.context_kwarg == "ctx"
+        assert mine.security == theirs.security
+        assert mine.parsed_template.variable_names == theirs.parsed_template.variable_names
+        assert mine.parameters["required"] == theirs.parameters["required"]
+        assert mine.parameters["properties"].keys() == theirs.parameters["properties"].keys()
