@@ -31,7 +31,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from bimpe_mcp._netsec import LOOPBACK_HOSTS, AllowList, NetworkGuard
 from bimpe_mcp.tools import EntryRefused, PendingEntry, SecretEntries, SecretNeed
 
 __all__ = ["ENTRY_PATH", "LoopbackPage", "secret_entry_routes"]
@@ -229,6 +228,7 @@ class LoopbackPage:
         import uvicorn
         from starlette.applications import Starlette
 
+        from bimpe_mcp._netsec import LOOPBACK_HOSTS, AllowList, NetworkGuard
         from bimpe_mcp._sockets import base_url, listen
 
         sock = listen("127.0.0.1", 0)

@@ -140,7 +140,10 @@ def _writing_stdout(command: Callable[[], int]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # An assistant starts the server with no arguments (its settings in the environment): the parser, with
+    # every command's flags, is built only for a command line that has some.
+    args = build_parser().parse_args(argv) if argv else argparse.Namespace(command=None)
     command = args.command or "serve"
     if command == "sandbox":
         return _writing_stdout(lambda: _sandbox(args))

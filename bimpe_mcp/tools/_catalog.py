@@ -201,18 +201,20 @@ def published_schemas(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The input schema (less `hidden_inputs`, the arguments the server injects) and the output schema.
 
-    From the shipped file; a tool it does not know (a new one before regeneration) is generated.
+    From the shipped file, shared and never modified (a schema less hidden inputs is a new dict); a tool
+    it does not know (a new one before regeneration) is generated.
     """
     shipped = _shipped().get(facts.name)
     if shipped is None:
         from bimpe_mcp.tools._schemas import generate_tool
 
         shipped = generate_tool(spec_of(facts))
-    inputs = json.loads(json.dumps(shipped["input"]))
-    for name in hidden_inputs:
-        inputs["properties"].pop(name, None)
-        if name in inputs.get("required", []):
-            inputs["required"].remove(name)
+    inputs: dict[str, Any] = shipped["input"]
+    if hidden := hidden_inputs & inputs["properties"].keys():
+        properties = {name: schema for name, schema in inputs["properties"].items() if name not in hidden}
+        inputs = {**inputs, "properties": properties}
+        if "required" in inputs:
+            inputs["required"] = [name for name in inputs["required"] if name not in hidden]
     return inputs, shipped["output"]
 
 

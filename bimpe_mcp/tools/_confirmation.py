@@ -65,7 +65,8 @@ class _NotConfirmed:
     client_can_ask: bool = False
 
 
-ConfirmedTarget = Callable[[str, Context[Any, Any]], tuple[ToolFacts, dict[str, Any]]]
+# Context[...] quoted: subscripting the SDK's pydantic Context builds a class, at import time.
+ConfirmedTarget = Callable[[str, "Context[Any, Any]"], tuple[ToolFacts, dict[str, Any]]]
 """A tool name and the call's context -> its facts and the arguments fixed for the call (the scoped agent_id)."""
 
 

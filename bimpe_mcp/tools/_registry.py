@@ -76,7 +76,8 @@ _VALIDATED: ContextVar[tuple[str, BaseModel] | None] = ContextVar("bimpe_validat
 """The middleware's parsed arguments, handed to the tool handler of the same request."""
 
 
-KeyProvider = Callable[[Context[Any, Any]], "ApiKey | None"]
+# Context[...] quoted: subscripting the SDK's pydantic Context builds a class, at import time.
+KeyProvider = Callable[["Context[Any, Any]"], "ApiKey | None"]
 """The caller's key for one request, found by the transport (the HTTP layer reads its headers)."""
 
 NarrowingProvider = Callable[[ServerRequestContext[Any, Any]], "Narrowing | None"]

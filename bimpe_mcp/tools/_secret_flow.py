@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LinkBase", "SecretEntryFlow", "caller_of", "secret_arguments", "statuses_for"]
 
-LinkBase = Callable[[Context[Any, Any]], Awaitable[str]]
+# Context[...] quoted: subscripting the SDK's pydantic Context builds a class, at import time.
+LinkBase = Callable[["Context[Any, Any]"], Awaitable[str]]
 """Where the secret-entry page is served for this request (`http://127.0.0.1:PORT`, or the deployment's
 own address), found by the transport; the link is that plus `/secrets/<token>`."""
 

@@ -6,6 +6,7 @@ shows the behaviour: a terminal, a closed pipe, a server's lifetime, two process
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pty
@@ -23,6 +24,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from bimpe_mcp import __version__
+from bimpe_mcp.cli import build_parser, settings_from_args
 from bimpe_mcp.sandbox import RunningSandbox
 from bimpe_mcp.tools import ALL_TOOLS, unfence
 from tests.harness import connect, run_cli, server_env, spawn_cli
@@ -304,6 +306,15 @@ def test_every_command_says_what_it_does_and_shows_defaults() -> None:
         assert len(description.split()) > 5, command
         assert command == "demo" or "default: " in shown.stdout, command
     assert "Env BIMPE_READ_ONLY; default: false." in " ".join(run("call", "--help").stdout.split())
+
+
+def test_no_arguments_mean_what_an_empty_command_line_means() -> None:
+    """`main` builds no parser for a launch without arguments (an assistant's): an empty command line
+    must set nothing over the environment."""
+    parsed = build_parser().parse_args([])
+    assert {name: value for name, value in vars(parsed).items() if value is not None} == {}
+    env = {"BIMPE_API_KEY": "sk_test_x", "BIMPE_READ_ONLY": "true", "BIMPE_TOOLSETS": "agents"}
+    assert settings_from_args(argparse.Namespace(command=None), env) == settings_from_args(parsed, env)
 
 
 def test_a_no_flag_switches_off_what_the_environment_switched_on() -> None:

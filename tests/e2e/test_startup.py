@@ -29,8 +29,12 @@ ON_FIRST_CALL = (
     "bimpe_mcp.tools._schemas",
     "bimpe_mcp.tools._agents",
     "bimpe_mcp.tools._integrations",
+    "bimpe_mcp._completion",
+    "bimpe_mcp._netsec",
+    "difflib",
 )
-"""Modules a server may import only once a tool is called."""
+"""Modules a server may import only when first needed: a tool call, a completion, the secret-entry page
+or a mistyped tool name."""
 
 _SERVE_THEN_LIST_MODULES = """
 import atexit, json, sys
