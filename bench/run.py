@@ -249,9 +249,10 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}"
 
 
-async def main(quick: bool, sections: str) -> None:
+async def main(quick: bool, sections: str, starts: int) -> None:
     logging.disable(logging.INFO)  # the in-process servers' per-call log lines
     runs, calls = (3, 20) if quick else (15, 100)
+    runs = max(runs, starts)
     with start_in_thread() as sandbox:
         if "a" in sections:
             up = await startup(sandbox, runs)
@@ -314,5 +315,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--sections", default="abc", help="Which sections to run, e.g. `a` for start-up only (default: abc)."
     )
+    parser.add_argument(
+        "--runs", type=int, default=0, help="Interleaved start-ups (and imports) to take the median of (at least 15)."
+    )
     args = parser.parse_args()
-    anyio.run(main, args.quick, args.sections)
+    anyio.run(main, args.quick, args.sections, args.runs)

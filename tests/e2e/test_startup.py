@@ -37,8 +37,20 @@ ON_FIRST_CALL = (
 or a mistyped tool name."""
 
 _SERVE_THEN_LIST_MODULES = """
-import atexit, json, sys
+import atexit, gc, json, sys
+import bimpe_mcp._frames as frames
 atexit.register(lambda: print("MODULES " + json.dumps(sorted(sys.modules)), file=sys.stderr, flush=True))
+serving, collections = [False], [0]
+gc.callbacks.append(lambda phase, info: collections.append(1) if phase == "start" and serving[0] else None)
+serve_stdio = frames.serve_stdio
+async def counted(mcp):
+    serving[0] = True
+    try:
+        await serve_stdio(mcp)
+    finally:
+        serving[0] = False
+frames.serve_stdio = counted
+atexit.register(lambda: print(f"GC {len(collections) - 1} {gc.get_freeze_count()}", file=sys.stderr, flush=True))
 from bimpe_mcp.cli import main
 raise SystemExit(main([]))
 """
@@ -91,6 +103,9 @@ def test_stdio_start_up_imports_nothing_a_call_needs_and_calls_nothing() -> None
     dump = next(line for line in stderr.splitlines() if line.startswith("MODULES "))
     loaded = set(json.loads(dump.removeprefix("MODULES ")))
     assert "bimpe_mcp.server" in loaded, "the server was not the one measured"
+    # Start-up runs without the garbage collector; it serves with it on, start-up's objects frozen.
+    collected, frozen = map(int, next(line for line in stderr.splitlines() if line.startswith("GC ")).split()[1:])
+    assert collected > 0 and frozen > 50_000, (collected, frozen)
     assert not loaded & set(ON_FIRST_CALL), f"start-up imported {sorted(loaded & set(ON_FIRST_CALL))}"
 
 
