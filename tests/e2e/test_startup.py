@@ -12,6 +12,8 @@ import json
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -67,6 +69,24 @@ def _rpc(process: subprocess.Popen[str], message: dict[str, Any]) -> dict[str, A
     return reply
 
 
+@contextmanager
+def _probed_server(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """A stdio server that reports its modules and collections at exit, past its initialize handshake."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _SERVE_THEN_LIST_MODULES],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        client = {"name": "startup-test", "version": "1"}
+        init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": client}
+        _rpc(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
+        _rpc(process, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        yield process
+
+
 def test_stdio_start_up_imports_nothing_a_call_needs_and_calls_nothing() -> None:
     """Also: initialize and every listing make no network call (a Console and a Butterbase that record
     connections get none), so an assistant's launch never waits on the network."""
@@ -78,21 +98,7 @@ def test_stdio_start_up_imports_nothing_a_call_needs_and_calls_nothing() -> None
     url = f"http://127.0.0.1:{console.getsockname()[1]}"
     env = server_env(None, BIMPE_API_KEY="sk_test_startup", BIMPE_LOG_LEVEL="WARNING", BIMPE_BASE_URL=url)
     env |= {"BUTTERBASE_BASE_URL": url, "BUTTERBASE_API_KEY": "bb_sk_test_x", "BUTTERBASE_APP_ID": "app_x"}
-    with (
-        console,
-        subprocess.Popen(
-            [sys.executable, "-c", _SERVE_THEN_LIST_MODULES],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        ) as process,
-    ):
-        client = {"name": "startup-test", "version": "1"}
-        init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": client}
-        _rpc(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
-        _rpc(process, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+    with console, _probed_server(env) as process:
         listed = _rpc(process, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
         _rpc(process, {"jsonrpc": "2.0", "id": 3, "method": "prompts/list", "params": {}})
         _rpc(process, {"jsonrpc": "2.0", "id": 4, "method": "resources/templates/list", "params": {}})
@@ -111,19 +117,7 @@ def test_stdio_start_up_imports_nothing_a_call_needs_and_calls_nothing() -> None
 
 def test_a_stdio_server_never_loads_the_metrics_library(sandbox: RunningSandbox) -> None:
     """Nothing can scrape a stdio server, so its calls are not counted: the library stays unloaded."""
-    env = server_env(sandbox, BIMPE_LOG_LEVEL="WARNING")
-    with subprocess.Popen(
-        [sys.executable, "-c", _SERVE_THEN_LIST_MODULES],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    ) as process:
-        client = {"name": "startup-test", "version": "1"}
-        init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": client}
-        _rpc(process, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
-        _rpc(process, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+    with _probed_server(server_env(sandbox, BIMPE_LOG_LEVEL="WARNING")) as process:
         call = {"name": "get_agent", "arguments": {"agent_id": sandbox.store.demo_agent_id}}
         answer = _rpc(process, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call})
         _, stderr = process.communicate(timeout=60)
