@@ -236,6 +236,24 @@ async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
             await anyio.sleep(0.02)
 
 
+@asynccontextmanager
+async def write_in_flight(client: Client, sandbox: RunningSandbox, *, hold_s: float) -> AsyncIterator[dict[str, Any]]:
+    """A `create_workflow` call whose write has landed and whose answer the sandbox holds back for `hold_s`:
+    the block runs while the call is in flight; after it, the call's result is under "call"."""
+    store = sandbox.store
+    before = store.counts.get("workflows.create", 0)
+    sandbox.faults.replace(latency_s=hold_s, only_paths="/workflows$")
+    result: dict[str, Any] = {}
+
+    async def create() -> None:
+        result["call"] = await client.call_tool("create_workflow", {"name": "Drained", "system_prompt": "p"})
+
+    async with anyio.create_task_group() as calls:
+        calls.start_soon(create)
+        await wait_until(lambda: store.counts.get("workflows.create", 0) == before + 1, timeout=20)
+        yield result
+
+
 async def populate_agent(conn: Connection, agent_id: str) -> dict[str, str]:
     """Give an agent one of each kind of data, through the tools; returns their ids by parameter name."""
     kb = await conn.ok("add_knowledge_base", {"agent_id": agent_id, "type": "text", "name": "KB", "content": "x"})

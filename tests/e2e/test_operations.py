@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bimpe_mcp.sandbox import RunningSandbox, request_log
 from bimpe_mcp.settings import Settings
 from tests.e2e.test_cli import free_port, one_line_failure, run
-from tests.harness import connect, http_server, server_env, wait_until
+from tests.harness import connect, http_server, server_env, wait_until, write_in_flight
 
 
 def samples(base: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -186,16 +186,7 @@ async def test_sigterm_lets_the_call_in_flight_finish_then_exits_0(
         async with mcp_client(f"{base}/mcp", mode=mode) as client:
             # The client checks results against the listed tools: list them while the server still answers.
             await client.list_tools()
-            sandbox.faults.replace(latency_s=2.0, only_paths="/workflows$")
-            result: dict[str, Any] = {}
-
-            async def create() -> None:
-                result["call"] = await client.call_tool("create_workflow", {"name": "Drained", "system_prompt": "p"})
-
-            async with anyio.create_task_group() as calls:
-                calls.start_soon(create)
-                # The write has landed and its answer is held back: the call is in flight.
-                await wait_until(lambda: store.counts.get("workflows.create", 0) == before + 1, timeout=20)
+            async with write_in_flight(client, sandbox, hold_s=2.0) as result:
                 process.send_signal(signal.SIGTERM)
                 refused = await anyio.to_thread.run_sync(refused_after_the_signal, base)
         assert process.wait(timeout=30) == 0, process.stderr.read() if process.stderr else ""

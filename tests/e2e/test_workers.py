@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bimpe_mcp.cli import _WORKER_FAILED_EARLY_S
 from bimpe_mcp.sandbox import RunningSandbox
 from tests.e2e.test_operations import mcp_client
-from tests.harness import run_cli, server_env, start_conversation, wait_until
+from tests.harness import run_cli, server_env, start_conversation, wait_until, write_in_flight
 
 CALL_HEADERS = {
     "Accept": "application/json, text/event-stream",
@@ -131,7 +131,7 @@ def _call_get_agent_until(done: Callable[[], bool], url: str, agent_id: str, sen
 async def test_two_workers_share_the_port_and_one_metrics_port_and_drain_on_sigterm(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
-    store, agent_id = sandbox.store, sandbox.store.demo_agent_id
+    agent_id = sandbox.store.demo_agent_id
     with _serving_workers(sandbox, tmp_path, "--metrics-port", "0", "--shutdown-grace", "30") as workers:
         process, log = workers.process, workers.log
         metrics = _wait_for_lines(log, r"serving metrics on (\S+)", 2, process)
@@ -155,16 +155,7 @@ async def test_two_workers_share_the_port_and_one_metrics_port_and_drain_on_sigt
 
             listed = await client.call_tool("list_workflows", {"all_pages": True}, progress_callback=progress)
             assert not listed.is_error and walk
-            before = store.counts.get("workflows.create", 0)
-            sandbox.faults.replace(latency_s=1.0, only_paths="/workflows$")
-            result: dict[str, Any] = {}
-
-            async def create() -> None:
-                result["call"] = await client.call_tool("create_workflow", {"name": "Drained", "system_prompt": "p"})
-
-            async with anyio.create_task_group() as calls:
-                calls.start_soon(create)
-                await wait_until(lambda: store.counts.get("workflows.create", 0) == before + 1, timeout=20)
+            async with write_in_flight(client, sandbox, hold_s=1.0) as result:
                 process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, log.read_text()
     assert not result["call"].is_error and result["call"].structured_content["name"] == "Drained"
