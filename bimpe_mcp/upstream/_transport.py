@@ -33,7 +33,6 @@ __all__ = [
     "RequestSpec",
     "RetryPolicy",
     "RetryingTransport",
-    "environment_proxy",
 ]
 
 R = TypeVar("R")
@@ -97,7 +96,7 @@ class RequestSpec:
         return self.method != "GET" if self.changes_state is None else self.changes_state
 
 
-def environment_proxy(url: str) -> str | None:
+def _environment_proxy(url: str) -> str | None:
     """The proxy the environment names for `url`, as httpx reads it: `HTTPS_PROXY`/`HTTP_PROXY` by scheme,
     else `ALL_PROXY`, unless `NO_PROXY` exempts the host."""
     split = urllib.parse.urlsplit(url)
@@ -160,7 +159,11 @@ class RetryingTransport(ABC, Generic[R]):
         self.logger = logger or logging.getLogger("bimpe_mcp.upstream")
         self.limits = limits or ConnectionLimits()
         self._transport = transport
-        self._user_agent = user_agent
+        self._sent_headers = {
+            "User-Agent": user_agent,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+        }
         self._wire: httpx.AsyncBaseTransport | None = None
         self._extensions = {"timeout": httpx.Timeout(timeout, pool=self.limits.pool_timeout).as_dict()}
         self._random = random.Random()
@@ -172,7 +175,7 @@ class RetryingTransport(ABC, Generic[R]):
             limits=httpx.Limits(max_connections=size, max_keepalive_connections=min(size, self.limits.idle)),
             transport=self._transport,
             cookies=_no_cookies(),
-            headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+            headers=self._sent_headers,
             follow_redirects=False,
         )
 
@@ -191,7 +194,7 @@ class RetryingTransport(ABC, Generic[R]):
                     max_connections=self.limits.connections,
                     max_keepalive_connections=min(self.limits.connections, self.limits.idle),
                 ),
-                proxy=environment_proxy(self.base_url),
+                proxy=_environment_proxy(self.base_url),
             )
         return self._wire
 
@@ -210,11 +213,9 @@ class RetryingTransport(ABC, Generic[R]):
         json: Any = None,
         timeout: float | None = None,
     ) -> httpx.Request:
-        sent = {"User-Agent": self._user_agent, "Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
         extensions = self._extensions if timeout is None else {"timeout": httpx.Timeout(timeout).as_dict()}
-        return httpx.Request(
-            method, httpx.URL(url, params=params), headers=sent | (headers or {}), json=json, extensions=extensions
-        )
+        sent = self._sent_headers | (headers or {})
+        return httpx.Request(method, httpx.URL(url, params=params), headers=sent, json=json, extensions=extensions)
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """`request`'s answer, read whole."""
