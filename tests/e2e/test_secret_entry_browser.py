@@ -29,6 +29,7 @@ from tests.e2e.test_auth import bearer, client, serving
 from tests.harness import connect, text_of, wait_until
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
@@ -94,20 +95,32 @@ class Page:
         assert len(inputs) == len(values)
         for element, value in zip(inputs, values, strict=True):
             element.send_keys(value)
-        button = self.driver.find_element(By.CSS_SELECTOR, "button[type=submit]")
-        button.click()
-        return self.answered(button)
+        self.mark_old_page()
+        self.driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        return self.answered()
 
-    def answered(self, before: Any) -> str:
-        """The heading of the page a submission navigates to, once `before` (an element of the old page) is gone."""
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(before))
+    def mark_old_page(self) -> None:
+        self.driver.execute_script("window.bimpeOldPage = true")
+
+    def answered(self) -> str:
+        """The heading of the page a submission navigates to, once the marked page is gone.
+
+        A marker on `window` rather than Selenium's `staleness_of`: mid-navigation chromium may answer
+        an old element's query with a generic inspector error ("Node ... does not belong to the
+        document"), which `staleness_of` does not count as gone.
+        """
+        WebDriverWait(self.driver, 30, ignored_exceptions=(WebDriverException,)).until(
+            lambda driver: (
+                driver.execute_script("return window.bimpeOldPage === undefined && document.readyState") == "complete"
+            )
+        )
         WebDriverWait(self.driver, 30).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
         return self.heading()
 
     def post_from(self, origin: str, url: str, fields: dict[str, str]) -> str:
         """A form on another origin (a page the attacker serves) posting to the entry."""
         self.driver.get(origin + "/")
-        before = self.driver.find_element(By.TAG_NAME, "body")
+        self.mark_old_page()
         script = (
             "const form = document.createElement('form'); form.method = 'post'; form.action = arguments[0];"
             "for (const [name, value] of Object.entries(arguments[1])) {"
@@ -116,7 +129,7 @@ class Page:
             "document.body.appendChild(form); form.submit();"
         )
         self.driver.execute_script(script, url, fields)
-        return self.answered(before)
+        return self.answered()
 
     def csrf(self, url: str) -> str:
         self.open(url)
