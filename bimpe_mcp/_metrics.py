@@ -19,6 +19,8 @@ __all__ = ["Metrics", "shared_by_workers"]
 
 _SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus_client's own switch: when it is set as the library is imported, every value lives in a file there."""
+_SHARED_DIR_PREFIX = "bimpe-mcp-metrics-"
+"""Then the supervisor's pid and a random part: `bimpe-mcp-metrics-<pid>-<random>`, in the temporary directory."""
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 """Seconds: a read answers in tens of milliseconds, a test chat or a phone call takes a minute or more."""
@@ -118,11 +120,21 @@ def shared_by_workers() -> Iterator[Callable[[int], None]]:
 
     Yields `forget(pid)`, to call once a worker has exited: its counts stay in the sums, its live gauges
     leave them (a killed worker's calls in flight are not running anywhere).
+
+    A supervisor killed outright (SIGKILL, the OOM killer) cannot remove its directory, and nothing else will
+    soon (a tmpfs /tmp empties at a reboot; systemd-tmpfiles, where it runs, takes days): so each start first
+    removes the directories of supervisors gone that way (`_remove_stale_dirs`). A directory stays locked
+    (flock) while its supervisor or any worker of it runs; the kernel lets go when the last one dies, however
+    it dies.
     """
+    import fcntl
     import shutil
     import tempfile
 
-    directory = tempfile.mkdtemp(prefix="bimpe-mcp-metrics-")
+    _remove_stale_dirs(tempfile.gettempdir())
+    directory = tempfile.mkdtemp(prefix=f"{_SHARED_DIR_PREFIX}{os.getpid()}-")
+    lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)  # inherited by the workers forked from here
+    fcntl.flock(lock, fcntl.LOCK_EX)
     os.environ[_SHARED_DIR_ENV] = directory
     try:
         # Imported once the variable is set: the library chooses its file-backed values at import, and the
@@ -133,6 +145,45 @@ def shared_by_workers() -> Iterator[Callable[[int], None]]:
     finally:
         del os.environ[_SHARED_DIR_ENV]
         shutil.rmtree(directory, ignore_errors=True)
+        os.close(lock)
+
+
+def _remove_stale_dirs(parent: str) -> None:
+    """Remove this user's metrics directories in `parent` whose supervisor is no longer running and whose
+    lock nobody holds: not a worker still draining after its supervisor was killed, nor a supervisor in
+    another PID namespace sharing `parent`. The pid check spares a directory made an instant before its lock."""
+    import fcntl
+    import re
+    import shutil
+
+    for entry in os.scandir(parent):
+        named = re.fullmatch(rf"{re.escape(_SHARED_DIR_PREFIX)}(\d+)-\w+", entry.name)
+        if named is None or not entry.is_dir(follow_symlinks=False) or _running(int(named.group(1))):
+            continue
+        if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+            continue
+        try:
+            lock = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except BlockingIOError:
+            pass  # in use
+        finally:
+            os.close(lock)
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists (in this PID namespace), whoever's it is."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Collectors:

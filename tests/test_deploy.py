@@ -3,8 +3,9 @@
 - `Dockerfile`: stages, a non-root user, the health check, the MCP Registry's label, and an ENV and CMD
   that the real parser and settings turn into a stateless HTTP server. No Docker engine is needed.
 - `manifests/k8s/`: valid Kubernetes (kubernetes-validate, strict, with the schemas it ships), locked down,
-  configured from the ConfigMap and the Secret, with args the real CLI parser accepts and a grace period
-  longer than the server's shutdown grace.
+  configured from the ConfigMap and the Secret (which hold every setting the server reads, but those left
+  out for a stated reason), with args the real CLI parser accepts and a grace period longer than the
+  server's shutdown grace.
 - `manifests/clients/`: each assistant's config starts `bimpe-mcp` with its key, and reaches the remote
   service with a header the server reads.
 - `manifests/server.json` (MCP Registry) and `manifests/mcpb/manifest.json` (MCP Bundle): each checked
@@ -50,7 +51,8 @@ CLIENTS = MANIFESTS / "clients"
 MCPB = MANIFESTS / "mcpb"
 SERVER_NAME = "io.github.bimpeai/bimpe-mcp"
 SETTING_ENVS = {setting.env for setting in SETTINGS_TABLE}
-SECRET_ENVS = {"BIMPE_API_KEY", "BIMPE_STATE_KEY", "BIMPE_GATEWAY_TOKENS"}
+SECRET_ENVS = {setting.env for setting in SETTINGS_TABLE if not setting.flag}
+"""The settings read from the environment only: the secrets (settings.Setting)."""
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 (COMMAND,) = PYPROJECT["project"]["scripts"]
 # The oldest Kubernetes the manifests claim, and the newest whose schemas kubernetes-validate ships.
@@ -288,6 +290,36 @@ def test_settings_come_from_the_configmap_and_secrets_from_the_secret() -> None:
     assert config["data"]["BIMPE_ALLOWED_HOSTS"]
 
 
+NOT_DEPLOYED = {
+    "BIMPE_SANDBOX": "the service serves the Console, not demo data",
+    "BIMPE_SANDBOX_SEED": "the sandbox's, as BIMPE_SANDBOX",
+    "BIMPE_MAX_SESSIONS_PER_CREDENTIAL": "stateless replicas open no sessions",
+    "BIMPE_SESSION_IDLE_TIMEOUT": "stateless replicas open no sessions",
+}
+"""The settings the Kubernetes manifests leave out on purpose, and why."""
+DEPLOYMENT_CHOICES = {"BIMPE_AUTH", "BIMPE_ALLOWED_HOSTS", "BIMPE_STATELESS", "BIMPE_METRICS_PORT", "BIMPE_LOG_JSON"}
+"""The ConfigMap's settings that differ from the server's defaults; every other one shows its default."""
+
+
+def test_every_setting_is_in_the_configmap_the_secret_or_the_args() -> None:
+    """A team tunes the service in the ConfigMap and the Secret: a setting the server reads is there (or in
+    the container's args), unless it does not apply to this deployment."""
+    by_env = {setting.env: setting for setting in SETTINGS_TABLE}
+    in_args = {env for env, setting in by_env.items() if setting.flag and setting.flag in container()["args"]}
+    placed = set(k8s("configmap.yaml")["data"]) | set(k8s("secret.example.yaml")["stringData"]) | in_args
+    assert SETTING_ENVS - placed == set(NOT_DEPLOYED), "put a new setting in configmap.yaml or secret.example.yaml"
+    assert not placed & set(NOT_DEPLOYED)
+
+
+def test_the_configmap_shows_the_servers_defaults_but_where_the_deployment_chooses() -> None:
+    config = k8s("configmap.yaml")["data"]
+    assert set(config) >= DEPLOYMENT_CHOICES
+    for env, value in config.items():
+        setting = next(setting for setting in SETTINGS_TABLE if setting.env == env)
+        parsed, default = setting.parse(setting.label, value), setting.parse(setting.label, setting.default)
+        assert (parsed != default) == (env in DEPLOYMENT_CHOICES), (env, value, setting.default)
+
+
 def test_the_example_secret_cannot_be_deployed_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = k8s("secret.example.yaml")["stringData"]
     env = {**k8s("configmap.yaml")["data"], **secret}
@@ -329,6 +361,7 @@ def test_the_container_args_make_a_stateless_http_server(pod_env: dict[str, str]
     annotations = k8s("deployment.yaml")["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == str(settings.metrics_port)
     assert settings.log_json is True
+    assert not settings.butterbase_configured, "the butterbase toolset is opt-in"
     assert container()["args"] == json.loads(dockerfile()[-1].last("CMD")), "the image's default command"
     service_port = k8s("service.yaml")["spec"]["ports"][0]
     assert _port(service_port["targetPort"]) == settings.port

@@ -202,13 +202,19 @@ class ConsoleTransport(RetryingTransport[Result[Any]]):
             else:
                 del self._waits_by_key[key]
 
-    def overload_error(self) -> UpstreamError:
-        return ConsoleOverloadedError(self.overload_message(), limit="connections", cap=self.limits.connections)
+    def overload_error(self, waited: float | None = None) -> UpstreamError:
+        message = self.overload_message(waited)
+        return ConsoleOverloadedError(message, limit="connections", cap=self.limits.connections)
 
     async def ping(self, timeout: float) -> int:
-        """The status of an unauthenticated GET of the base URL: any answer, even 404, means the Console is up."""
+        """The status of an unauthenticated GET of the base URL: any answer, even 404, means the Console is up.
+
+        Waiting `timeout` for a pooled connection that never came free is this process's overload
+        (`ConsoleOverloadedError`), not a Console that did not answer."""
         try:
             response = await self._send(self._request("GET", self.base_url, timeout=timeout))
+        except httpx.PoolTimeout:
+            raise self.overload_error(timeout) from None
         except httpx.TimeoutException:
             raise ConsoleTimeoutError(f"The Console did not answer within {timeout:g}s") from None
         except httpx.HTTPError as exc:

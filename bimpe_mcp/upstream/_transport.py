@@ -262,15 +262,17 @@ class RetryingTransport(ABC, Generic[R]):
     def garbled_error(self, message: str, status: int, request_id: str) -> UpstreamError:
         """The error for an answer that is not what the API sends."""
 
-    def overload_error(self) -> UpstreamError:
-        """The error for a request that found no free pooled connection in time: local overload, the
-        API not at fault. A subclass with its own overload error type overrides this."""
-        return self.request_error(self.overload_message())
+    def overload_error(self, waited: float | None = None) -> UpstreamError:
+        """The error for a request that found no free pooled connection in `waited` seconds (the pool
+        timeout unless said): local overload, the API not at fault. A subclass with its own overload error
+        type overrides this."""
+        return self.request_error(self.overload_message(waited))
 
-    def overload_message(self) -> str:
+    def overload_message(self, waited: float | None = None) -> str:
+        waited = self.limits.pool_timeout if waited is None else waited
         return (
             f"all {self.limits.connections} connections to {self.service} are busy with other calls, "
-            f"and none came free within {self.limits.pool_timeout:g}s"
+            f"and none came free within {waited:g}s"
         )
 
     # ---- the shared machinery -------------------------------------------------------------------------

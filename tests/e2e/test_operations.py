@@ -73,6 +73,31 @@ def test_readyz_is_503_while_the_console_does_not_answer() -> None:
     assert "Could not reach the Console" in ready.json()["error"]
 
 
+async def test_readyz_is_503_while_every_pooled_connection_is_busy_then_ready_again(sandbox: RunningSandbox) -> None:
+    """A full Console pool is this replica's overload, not a Console outage: it says so, and is ready once a
+    connection comes free (the probe's answer is kept a few seconds, so it is asked until then)."""
+    sandbox.faults.replace(latency_s=5.0, only_paths="/agents$")  # longer than the probe's 2 s wait for the pool
+    try:
+        with http_server(settings_for(sandbox, max_connections=1)) as base:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as http, mcp_client(f"{base}/mcp") as client:
+                async with anyio.create_task_group() as calls:
+                    calls.start_soon(client.call_tool, "list_agents", {})  # holds the one pooled connection
+                    await wait_until(lambda: any(r.raw_path.endswith("/agents") for r in request_log(sandbox.app)), 20)
+                    busy = await http.get("/readyz")
+                with anyio.fail_after(30):
+                    while (ready := await http.get("/readyz")).status_code != 200:
+                        await anyio.sleep(0.2)
+    finally:
+        sandbox.faults.replace()
+    assert busy.status_code == 503
+    assert busy.json() == {
+        "status": "not_ready",
+        "console": "unknown",
+        "error": "all 1 connections to the Console are busy with other calls, and none came free within 2s",
+    }
+    assert ready.json()["status"] == "ready"
+
+
 async def test_metrics_count_outcomes_console_answers_retries_calls_and_sessions(sandbox: RunningSandbox) -> None:
     workflow_id = sandbox.store.demo_workflow_id
     with http_server(settings_for(sandbox)) as base:

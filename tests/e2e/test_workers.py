@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from bimpe_mcp._metrics import _remove_stale_dirs
 from bimpe_mcp.cli import _WORKER_FAILED_EARLY_S
 from bimpe_mcp.sandbox import RunningSandbox
 from tests.e2e.test_operations import mcp_client
@@ -75,12 +77,29 @@ class Workers:
         return {int(file.stem.rsplit("_", 1)[1]) for file in self.metrics_dir.glob("*.db")}
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def _killed_supervisors_metrics(parent: Path) -> Path:
+    """The metrics directory a supervisor killed with SIGKILL leaves behind, its workers gone too."""
+    directory = parent / f"bimpe-mcp-metrics-{_dead_pid()}-k1ll3d"
+    directory.mkdir()
+    (directory / "counter_12345.db").write_bytes(b"\0" * 64)
+    return directory
+
+
 @contextmanager
 def _serving_workers(sandbox: RunningSandbox, tmp_path: Path, *flags: str) -> Iterator[Workers]:
-    """`serve --workers 2` on a free port; the temporary files it makes land in `tmp_path`."""
+    """`serve --workers 2` on a free port; the temporary files it makes land in `tmp_path`, where a killed
+    supervisor's metrics directory was left, which the start removes."""
     flags = ("--stateless", "--workers", "2", "--port", "0", *flags)
     command = [sys.executable, "-m", "bimpe_mcp", "serve", "--transport", "http", *flags]
     env = server_env(sandbox, TMPDIR=str(tmp_path))
+    stale = _killed_supervisors_metrics(tmp_path)
     with tempfile.NamedTemporaryFile("w+", suffix=".log") as err:
         log = Path(err.name)
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
@@ -88,7 +107,8 @@ def _serving_workers(sandbox: RunningSandbox, tmp_path: Path, *flags: str) -> It
             pids = [int(pid) for pid in _wait_for_lines(log, r"with 2 workers \(pids (\d+), (\d+)\)", 1, process)[0]]
             started = time.monotonic()
             assert all(Path(f"/proc/{pid}").exists() for pid in pids)
-            [metrics_dir] = tmp_path.glob("bimpe-mcp-metrics-*")
+            assert not stale.exists(), "a killed supervisor's metrics directory outlived the next start"
+            [metrics_dir] = tmp_path.glob(f"bimpe-mcp-metrics-{process.pid}-*")
             yield Workers(process, log, pids, started, metrics_dir)
         finally:
             sandbox.faults.replace()
@@ -211,6 +231,27 @@ async def test_a_replaced_worker_keeps_its_counts_in_the_sum_and_takes_its_live_
         workers.process.send_signal(signal.SIGTERM)
         assert workers.process.wait(timeout=30) == 0, workers.log.read_text()
     assert not workers.metrics_dir.exists(), "the metrics files outlived the service"
+
+
+def test_a_start_removes_only_the_metrics_of_supervisors_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL leaves a supervisor's metrics directory behind: the next start removes it, and no other."""
+    stale = _killed_supervisors_metrics(tmp_path)
+    running = tmp_path / f"bimpe-mcp-metrics-{os.getpid()}-running"
+    # Its supervisor killed, its workers still draining: they hold the directory's lock until they exit.
+    draining = _killed_supervisors_metrics(tmp_path).rename(tmp_path / f"bimpe-mcp-metrics-{_dead_pid()}-draining")
+    unrelated = tmp_path / f"other-metrics-{_dead_pid()}-x"
+    for directory in (running, unrelated):
+        directory.mkdir()
+    held = os.open(draining, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        _remove_stale_dirs(str(tmp_path))
+    finally:
+        os.close(held)
+    assert not stale.exists()
+    assert running.is_dir() and draining.is_dir() and unrelated.is_dir()
+    _remove_stale_dirs(str(tmp_path))  # the workers are gone too now
+    assert not draining.exists() and running.is_dir()
 
 
 def _alive(pid: int) -> bool:
