@@ -53,6 +53,8 @@ SERVER_NAME = "io.github.bimpeai/bimpe-mcp"
 SETTING_ENVS = {setting.env for setting in SETTINGS_TABLE}
 SECRET_ENVS = {setting.env for setting in SETTINGS_TABLE if not setting.flag}
 """The settings read from the environment only: the secrets (settings.Setting)."""
+BUTTERBASE_ENVS = {"BUTTERBASE_API_KEY", "BUTTERBASE_APP_ID"}
+"""The pair that lists the opt-in butterbase toolset: the registry entry and the bundle offer both, optional."""
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 (COMMAND,) = PYPROJECT["project"]["scripts"]
 # The oldest Kubernetes the manifests claim, and the newest whose schemas kubernetes-validate ships.
@@ -623,8 +625,17 @@ def _package(server_json: dict[str, Any], registry: str) -> dict[str, Any]:
     return package  # type: ignore[no-any-return]
 
 
-def _variables(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {entry["name"]: entry for entry in entries}
+def _checked_variables(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A package's environment variables by name, each one a setting, marked secret exactly when the
+    server reads it as one; the API key required, the Butterbase pair offered and optional."""
+    variables = {entry["name"]: entry for entry in entries}
+    assert set(variables) <= SETTING_ENVS
+    secret = {name for name, variable in variables.items() if variable.get("isSecret")}
+    assert secret == set(variables) & SECRET_ENVS, "a secret setting must be marked secret, and only those"
+    required = {name for name, variable in variables.items() if variable.get("isRequired")}
+    assert required == {"BIMPE_API_KEY"}
+    assert set(variables) >= BUTTERBASE_ENVS
+    return variables
 
 
 def test_the_pypi_package_runs_over_stdio_with_a_secret_key(server_json: dict[str, Any]) -> None:
@@ -632,11 +643,7 @@ def test_the_pypi_package_runs_over_stdio_with_a_secret_key(server_json: dict[st
     assert package["identifier"] == PYPROJECT["project"]["name"]
     assert package["version"] == __version__
     assert package["transport"] == {"type": "stdio"}
-    variables = _variables(package["environmentVariables"])
-    assert variables["BIMPE_API_KEY"]["isSecret"] is True and variables["BIMPE_API_KEY"]["isRequired"] is True
-    assert set(variables) <= SETTING_ENVS
-    secret = [name for name, v in variables.items() if v.get("isSecret")]
-    assert secret == ["BIMPE_API_KEY"]
+    variables = _checked_variables(package["environmentVariables"])
     defaults = {name: v["default"] for name, v in variables.items() if "default" in v}
     Settings.load(defaults)  # the documented defaults are values the server accepts
     # PyPI ownership: the registry looks for this marker in the package's README.
@@ -662,8 +669,9 @@ def test_the_oci_package_is_the_image_serving_stdio(server_json: dict[str, Any])
     args = build_parser().parse_args(_command_line(package["packageArguments"]))
     settings = settings_from_args(args, {**image_env, "BIMPE_API_KEY": "sk_test_x"})
     assert (args.command, settings.transport) == ("serve", "stdio")
-    variables = _variables(package["environmentVariables"])
-    assert variables["BIMPE_API_KEY"]["isSecret"] is True and set(variables) <= SETTING_ENVS
+    # `docker run` passes a variable into the container only when an `-e` names it.
+    passed = [argument["value"] for argument in package["runtimeArguments"] if argument.get("name") == "-e"]
+    assert sorted(passed) == sorted(_checked_variables(package["environmentVariables"]))
 
 
 def test_the_remote_is_streamable_http_with_a_secret_key_header(server_json: dict[str, Any]) -> None:
@@ -764,17 +772,25 @@ def bundle() -> dict[str, Any]:
     return document
 
 
-def _user_env(bundle: dict[str, Any], key: str) -> dict[str, str]:
-    """The server's environment as the host app fills it in: the user's key, every other option's default."""
-    values = {name: option.get("default") for name, option in bundle["user_config"].items()}
-    values["api_key"] = key
+def _user_env(bundle: dict[str, Any], **entered: str) -> dict[str, str]:
+    """The server's environment as the host app fills it in (mcpb's getMcpConfigForManifest): the options
+    the user entered, every other option's default; an option with neither stays its literal reference."""
+    values = {name: option["default"] for name, option in bundle["user_config"].items() if "default" in option}
+    values.update(entered)
     text = {name: json.dumps(value) if isinstance(value, bool) else str(value) for name, value in values.items()}
     env = bundle["server"]["mcp_config"]["env"]
     return {
-        name: re.sub(r"\$\{user_config\.(\w+)\}", lambda m: text[m.group(1)], value)
+        name: re.sub(r"\$\{user_config\.(\w+)\}", lambda m: text.get(m.group(1), m.group(0)), value)
         for name, value in env.items()
         if not value.startswith("${__dirname}")
     }
+
+
+def _options_by_env(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each user_config option by the variable it fills in."""
+    env = bundle["server"]["mcp_config"]["env"]
+    found = {name: re.fullmatch(r"\$\{user_config\.(\w+)\}", value) for name, value in env.items()}
+    return {name: bundle["user_config"][match.group(1)] for name, match in found.items() if match}
 
 
 def test_the_bundle_manifest_has_the_specs_shape(bundle: dict[str, Any]) -> None:
@@ -791,8 +807,25 @@ def test_the_bundle_asks_for_the_key_as_a_secret_and_passes_it_as_the_env(bundle
     referenced = set(re.findall(r"\$\{user_config\.(\w+)\}", json.dumps(bundle["server"])))
     assert referenced == set(bundle["user_config"]), "every option reaches the server, and only options do"
     assert set(env) - {"PYTHONPATH"} <= SETTING_ENVS
-    settings = Settings.load(_user_env(bundle, "sk_test_bundle"))
+    options = _options_by_env(bundle)
+    sensitive = {name for name, option in options.items() if option.get("sensitive")}
+    assert sensitive == set(options) & SECRET_ENVS, "a secret setting must be asked for masked, and only those"
+    settings = Settings.load(_user_env(bundle, api_key="sk_test_bundle"))
     assert settings.api_key == "sk_test_bundle" and settings.transport == "stdio"
+
+
+def test_the_bundle_offers_the_butterbase_toolset_only_to_those_who_fill_it_in(bundle: dict[str, Any]) -> None:
+    options = _options_by_env(bundle)
+    assert set(options) >= BUTTERBASE_ENVS
+    assert not any(options[name].get("required") for name in BUTTERBASE_ENVS)
+    # Left empty, no option may reach the server as its literal `${user_config…}`, which would pass for a key.
+    untouched = _user_env(bundle, api_key="sk_test_bundle")
+    assert "${user_config." not in json.dumps(untouched)
+    assert not Settings.load(untouched).butterbase_configured
+    entered = _user_env(bundle, api_key="sk_test_bundle", butterbase_api_key="bb_sk_test", butterbase_app_id="app_1")
+    settings = Settings.load(entered)
+    assert settings.butterbase_configured
+    assert (settings.butterbase_api_key, settings.butterbase_app_id) == ("bb_sk_test", "app_1")
 
 
 def test_the_bundle_entry_point_runs_the_server(bundle: dict[str, Any]) -> None:
@@ -801,7 +834,7 @@ def test_the_bundle_entry_point_runs_the_server(bundle: dict[str, Any]) -> None:
     entry = MCPB / server["entry_point"]
     assert entry.is_file()
     assert server["mcp_config"]["args"] == [f"${{__dirname}}/{server['entry_point']}"]
-    env = {"PATH": "/usr/bin:/bin", **_user_env(bundle, "sk_test_bundle")}
+    env = {"PATH": "/usr/bin:/bin", **_user_env(bundle, api_key="sk_test_bundle")}
     listed = subprocess.run(
         [sys.executable, str(entry), "tools", "--json"], env=env, capture_output=True, text=True, timeout=60
     )

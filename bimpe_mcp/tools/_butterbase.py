@@ -7,6 +7,7 @@ Results keep the API's own field names (`displayName`, `authUrl`…).
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -135,8 +136,11 @@ async def _deleted(removed_id: str, sending: Awaitable[ButterbaseResult]) -> dic
     return {"deleted": True, "id": removed_id}
 
 
+_butterbase_tool = partial(ToolSpec, toolset="butterbase", scope=Scope.TEAM, api="butterbase")
+"""A Butterbase tool: in the butterbase toolset, app-wide (no agent to scope it to), calling Butterbase."""
+
 TOOLS = (
-    ToolSpec(
+    _butterbase_tool(
         name="butterbase_list_toolkits",
         title="List Butterbase toolkits",
         description="The 10 curated toolkits (Gmail, Slack…), or catalog matches for search.",
@@ -144,11 +148,8 @@ TOOLS = (
         output=Page[m.AvailableToolkit],
         run=lambda call: _listed(call, _butterbase(call).available(call.params.search)),
         hints=READ.reaching_out(),
-        toolset="butterbase",
-        scope=Scope.TEAM,
-        api="butterbase",
     ),
-    ToolSpec(
+    _butterbase_tool(
         name="butterbase_list_enabled_toolkits",
         title="List enabled toolkits",
         description="Toolkits enabled for the Butterbase app.",
@@ -156,11 +157,8 @@ TOOLS = (
         output=Page[m.EnabledToolkit],
         run=lambda call: _listed(call, _butterbase(call).config()),
         hints=READ,
-        toolset="butterbase",
-        scope=Scope.TEAM,
-        api="butterbase",
     ),
-    ToolSpec(
+    _butterbase_tool(
         name="butterbase_enable_toolkit",
         title="Enable toolkit",
         description="Enable a toolkit so users can connect it; again: update it.",
@@ -168,11 +166,8 @@ TOOLS = (
         output=m.EnabledToolkit,
         run=lambda call: _butterbase(call).configure(call.params.toolkit, call.params.display_name, call.params.scopes),
         hints=UPDATE,
-        toolset="butterbase",
-        scope=Scope.TEAM,
-        api="butterbase",
     ),
-    ToolSpec(
+    _butterbase_tool(
         name="butterbase_disable_toolkit",
         title="Disable toolkit",
         description="Disable a toolkit: its tools stop working for every user.",
@@ -181,11 +176,8 @@ TOOLS = (
         run=lambda call: _deleted(call.params.toolkit, _butterbase(call).disable(call.params.toolkit)),
         hints=Hints(read_only=False, destructive=True, idempotent=True),
         confirm="toolkit",
-        toolset="butterbase",
-        scope=Scope.TEAM,
-        api="butterbase",
     ),
-    ToolSpec(
+    _butterbase_tool(
         name="butterbase_connect_user",
         title="Connect a user's account",
         description="OAuth URL for an end user to connect an enabled toolkit; shown to the user if the client can.",
@@ -193,12 +185,9 @@ TOOLS = (
         output=ConnectStarted,
         run=_connect,
         hints=WRITE.reaching_out(),
-        toolset="butterbase",
-        scope=Scope.TEAM,
-        api="butterbase",
         asks_user=True,
     ),
-    ToolSpec(
+    _butterbase_tool(
         name="butterbase_list_connections",
         title="List connections",
         description="End users' connected accounts (id, toolkit, userId, status).",
@@ -206,11 +195,8 @@ TOOLS = (
         output=Page[m.Connection],
         run=lambda call: _listed(call, _butterbase(call).connections(call.params.user_id)),
         hints=READ,
-        toolset="butterbase",
-        scope=Scope.TEAM,
-        api="butterbase",
     ),
-    ToolSpec(
+    _butterbase_tool(
         name="butterbase_disconnect",
         title="Disconnect an account",
         description="Remove an end user's connected account.",
@@ -219,11 +205,8 @@ TOOLS = (
         run=lambda call: _deleted(call.params.connection_id, _butterbase(call).disconnect(call.params.connection_id)),
         hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
         confirm="connection_id",
-        toolset="butterbase",
-        scope=Scope.TEAM,
-        api="butterbase",
     ),
-    ToolSpec(
+    _butterbase_tool(
         name="butterbase_list_tools",
         title="List Butterbase tools",
         description="Tools of the enabled toolkits, for butterbase_execute_tool.",
@@ -231,11 +214,8 @@ TOOLS = (
         output=Page[m.IntegrationTool],
         run=lambda call: _listed(call, _butterbase(call).tools(call.params.toolkit)),
         hints=READ,
-        toolset="butterbase",
-        scope=Scope.TEAM,
-        api="butterbase",
     ),
-    ToolSpec(
+    _butterbase_tool(
         name="butterbase_execute_tool",
         title="Run a tool as a user",
         description="Run a tool as a connected end user: really sends email or messages.",
@@ -244,8 +224,5 @@ TOOLS = (
         run=lambda call: _butterbase(call).execute(call.params.tool_name, call.params.params, call.params.user_id),
         hints=WRITE.reaching_out(),
         outward=True,
-        toolset="butterbase",
-        scope=Scope.TEAM,
-        api="butterbase",
     ),
 )
