@@ -23,12 +23,21 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # bench/ is not a package: its scripts import each other by path.
-from load import load, percentile, rpc, sandbox_process, server_env, server_process
+from load import (
+    WAITS_PER_KEY,
+    a_quiet_conversation,
+    load,
+    open_waits,
+    percentile,
+    sandbox_process,
+    server_env,
+    server_process,
+    waits_flags,
+)
 
 _PAUSES = "BENCH_GC_PAUSES"
 
@@ -56,32 +65,18 @@ def _serve(young: int, args: list[str]) -> int:
 
 async def _round(sandbox: Any, conversation: str, young: int, args: argparse.Namespace, pauses: Path) -> list[float]:
     """p99 alone, p99 with the waits open (ms), and the full collections meanwhile: count, longest (ms)."""
-    per_key = 5
-    flags = ["--stateless", "--max-waits", str(args.waits + 50), "--max-waits-per-key", str(per_key)]
-    command = [sys.executable, __file__, "--serve", str(young), "--", "serve", "--transport", "http", *flags]
+    serve = ["serve", "--transport", "http", *waits_flags(args.waits)]
+    command = [sys.executable, __file__, "--serve", str(young), "--", *serve]
     env = server_env(sandbox, BIMPE_LOG_LEVEL="WARNING", **{_PAUSES: str(pauses)})
-    wait = {"agent_id": sandbox.agent_id, "conversation_id": conversation, "count": 1, "timeout_s": 300}
     reads = [("get_agent", {"agent_id": sandbox.agent_id}), ("list_workflows", {})]
     pauses.write_text("")
     with server_process(f"young {young}", command, env) as server:
-        metrics = server.url.removesuffix("/mcp") + "/metrics"
         await load(server.url, reads, clients=8, seconds=1.0)  # warm-up
         alone = await load(server.url, reads, clients=8, seconds=args.seconds, rate=args.rate)
-        limits = httpx.Limits(max_connections=args.waits, max_keepalive_connections=0)
-        async with (
-            httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(None)) as waiting,
-            anyio.create_task_group() as tasks,
-        ):
-            for n in range(args.waits):
-                key = sandbox.team_keys[n // per_key]
-                tasks.start_soon(rpc, waiting, server.url, "wait_for_messages", wait, n, key)
-            async with httpx.AsyncClient() as scrape:
-                while f"bimpe_mcp_open_waits {float(args.waits)}" not in (await scrape.get(metrics)).text:
-                    await anyio.sleep(0.1)
+        async with open_waits(server, sandbox, conversation, args.waits):
             opened = time.time()
             busy = await load(server.url, reads, clients=8, seconds=args.seconds, rate=args.rate)
             closed = time.time()
-            tasks.cancel_scope.cancel()
     errors = len(alone.errors) + len(busy.errors)
     if errors:
         raise RuntimeError(f"{errors} calls failed: {(alone.errors + busy.errors)[:3]}")
@@ -102,15 +97,8 @@ async def main(args: argparse.Namespace) -> None:
     found: dict[str, list[list[float]]] = {name: [] for name in variants}
     pauses = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-gc-pauses-{os.getpid()}.jsonl"
     try:
-        with sandbox_process(keys=-(-args.waits // 5)) as sandbox:
-            with httpx.Client(
-                base_url=f"{sandbox.base_url}/api/v1/console", headers={"Authorization": f"Bearer {sandbox.api_key}"}
-            ) as api:
-                started = api.post(
-                    f"/agents/{sandbox.agent_id}/conversations/messages",
-                    json={"message": "quiet", "channel_type": "webchat", "channel_user_id": "bench-gc"},
-                )
-                conversation = started.json()["data"]["conversation_id"]
+        with sandbox_process(keys=-(-args.waits // WAITS_PER_KEY)) as sandbox:
+            conversation = a_quiet_conversation(sandbox)
             names = list(variants)
             for round_ in range(args.rounds):
                 for name in names[round_ % 2 :] + names[: round_ % 2]:

@@ -468,44 +468,64 @@ async def throughput(seconds: float, clients: int) -> list[str]:
 # --- (4) waits
 
 
+WAITS_PER_KEY = 5
+"""The sandbox streams at most 5 waits per key, as the Console does: each caller brings its own key."""
+
+
+def waits_flags(count: int) -> list[str]:
+    """`serve` flags for a stateless server that admits `count` open waits, five a key."""
+    return ["--stateless", "--max-waits", str(count + 50), "--max-waits-per-key", str(WAITS_PER_KEY)]
+
+
+def a_quiet_conversation(sandbox: Sandbox) -> str:
+    """A conversation nothing writes to after this: a wait on it stays open."""
+    with httpx.Client(
+        base_url=f"{sandbox.base_url}/api/v1/console", headers={"Authorization": f"Bearer {sandbox.api_key}"}
+    ) as api:
+        started = api.post(
+            f"/agents/{sandbox.agent_id}/conversations/messages",
+            json={"message": "quiet", "channel_type": "webchat", "channel_user_id": "bench-waits"},
+        )
+        conversation: str = started.json()["data"]["conversation_id"]
+        return conversation
+
+
+@asynccontextmanager
+async def open_waits(server: Server, sandbox: Sandbox, conversation: str, count: int) -> AsyncIterator[None]:
+    """`count` `wait_for_messages` calls open on `server` (its metrics say so) until the block ends."""
+    wait = {"agent_id": sandbox.agent_id, "conversation_id": conversation, "count": 1, "timeout_s": 300}
+    metrics = server.url.removesuffix("/mcp") + "/metrics"
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=0)
+    async with (
+        httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(None)) as waiting,
+        anyio.create_task_group() as tasks,
+    ):
+        for n in range(count):
+            key = sandbox.team_keys[n // WAITS_PER_KEY]
+            tasks.start_soon(rpc, waiting, server.url, "wait_for_messages", wait, n, key)
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient() as scrape:
+            while f"bimpe_mcp_open_waits {float(count)}" not in (await scrape.get(metrics)).text:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{count} waits did not open")
+                await anyio.sleep(0.1)
+        yield
+        tasks.cancel_scope.cancel()
+
+
 async def waits(count: int, seconds: float, clients: int = 8) -> list[str]:
-    per_key = 5
-    with sandbox_process(keys=-(-count // per_key)) as sandbox:
-        flags = ("--stateless", "--max-waits", str(count + 50), "--max-waits-per-key", str(per_key))
+    with sandbox_process(keys=-(-count // WAITS_PER_KEY)) as sandbox:
         env = server_env(sandbox, BIMPE_LOG_LEVEL="WARNING")
-        with httpx.Client(
-            base_url=f"{sandbox.base_url}/api/v1/console", headers={"Authorization": f"Bearer {sandbox.api_key}"}
-        ) as api:
-            started = api.post(
-                f"/agents/{sandbox.agent_id}/conversations/messages",
-                json={"message": "quiet", "channel_type": "webchat", "channel_user_id": "bench-waits"},
-            )
-            conversation = started.json()["data"]["conversation_id"]
-        wait = {"agent_id": sandbox.agent_id, "conversation_id": conversation, "count": 1, "timeout_s": 300}
+        conversation = a_quiet_conversation(sandbox)
         reads = [("get_agent", {"agent_id": sandbox.agent_id}), ("list_workflows", {})]
-        with server_process("bimpe-mcp", ours_command(*flags), env) as server:
-            metrics = server.url.removesuffix("/mcp") + "/metrics"
+        with server_process("bimpe-mcp", ours_command(*waits_flags(count)), env) as server:
             await load(server.url, reads, clients=clients, seconds=1.0)  # warm-up
             quiet = await load(server.url, reads, clients=clients, seconds=seconds)
             half = quiet.rate / 2  # a busy server that is not saturated: what the calls wait for is the waits
             quiet_half = await load(server.url, reads, clients=clients, seconds=seconds, rate=half)
-            limits = httpx.Limits(max_connections=count, max_keepalive_connections=0)
-            async with (
-                httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(None)) as waiting,
-                anyio.create_task_group() as tasks,
-            ):
-                for n in range(count):  # each caller brings its own key (pass-through), five waits a key
-                    key = sandbox.team_keys[n // per_key]
-                    tasks.start_soon(rpc, waiting, server.url, "wait_for_messages", wait, n, key)
-                deadline = time.monotonic() + 60
-                async with httpx.AsyncClient() as scrape:
-                    while f"bimpe_mcp_open_waits {float(count)}" not in (await scrape.get(metrics)).text:
-                        if time.monotonic() > deadline:
-                            raise RuntimeError(f"{count} waits did not open")
-                        await anyio.sleep(0.1)
+            async with open_waits(server, sandbox, conversation, count):
                 busy_half = await load(server.url, reads, clients=clients, seconds=seconds, rate=half)
                 busy = await load(server.url, reads, clients=clients, seconds=seconds)
-                tasks.cancel_scope.cancel()
 
     def p99(outcome: LoadResult) -> str:
         return f"{percentile(outcome.latencies, 0.99) * 1000:.1f} ms"
