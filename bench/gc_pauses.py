@@ -6,8 +6,9 @@ The same server (`serve --transport http --stateless`) is started with CPython's
 thresholds (700, 10, 10) and with bimpe-mcp's (`cli._GC_THRESHOLDS`), in interleaved rounds. Each
 round measures `get_agent`/`list_workflows` at a fixed rate, first alone, then with `--waits` open
 `wait_for_messages` calls from the moment they are all open (so with the collections their opening
-burst causes), and counts the full (generation 2) collections that ran meanwhile, with the longest. Every open wait keeps its request's objects alive, and a full
-collection scans them all while no call is answered.
+burst causes), and counts the full (generation 2) collections that ran meanwhile, with the longest.
+Every open wait keeps its request's objects alive, and a full collection scans them all while no
+call is answered.
 """
 
 from __future__ import annotations
