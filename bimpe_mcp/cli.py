@@ -320,7 +320,7 @@ def _serve_started(settings: Settings) -> int:
         else:
             _serve_http(server, settings, listening, metrics_listening)
     except KeyboardInterrupt:
-        gc.set_threshold(*_GC_THRESHOLDS)
+        pass
     finally:
         for sock in (listening, metrics_listening):
             if sock is not None:
