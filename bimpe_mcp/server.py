@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -170,22 +171,23 @@ def build_server(
     toolset_of = {spec.name: spec.toolset for spec in specs}
     for tool in factory.tools:
         tool.icons = toolset_icons(toolset_of[tool.name])
-    mcp = MCPServer(
-        "bimpe-mcp",
-        title="BimpeAI Console",
-        version=__version__,
-        instructions=instructions(
-            (spec.name for spec in specs), settings.agent_id, settings.confirm, fenced=bool(factory.fenced)
-        ),
-        website_url="https://bimpe.ai",
-        icons=server_icons(),
-        tools=factory.tools,
-        middleware=[_observed(metrics), _reported_to_client, factory.check_arguments, factory.narrow_listing],
-        request_state_security=security,
-        log_level=settings.log_level,  # type: ignore[arg-type]
-        lifespan=None if loopback is None else _serving_page(loopback),
-        cache_hints=CACHE_HINTS,
-    )
+    with _sdk_logging_skipped():
+        mcp = MCPServer(
+            "bimpe-mcp",
+            title="BimpeAI Console",
+            version=__version__,
+            instructions=instructions(
+                (spec.name for spec in specs), settings.agent_id, settings.confirm, fenced=bool(factory.fenced)
+            ),
+            website_url="https://bimpe.ai",
+            icons=server_icons(),
+            tools=factory.tools,
+            middleware=[_observed(metrics), _reported_to_client, factory.check_arguments, factory.narrow_listing],
+            request_state_security=security,
+            log_level=settings.log_level,  # type: ignore[arg-type]
+            lifespan=None if loopback is None else _serving_page(loopback),
+            cache_hints=CACHE_HINTS,
+        )
     _add_resources(mcp, backend)
     add_prompts(mcp)
     mcp.middleware.append(_checked_prompt_arguments(mcp))
@@ -195,6 +197,23 @@ def build_server(
     lowlevel.add_request_handler("completion/complete", CompleteRequestParams, _completions(mcp, backend))
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, _set_log_level)
     return BimpeServer(mcp, backend, factory, entries)
+
+
+@contextmanager
+def _sdk_logging_skipped() -> Iterator[None]:
+    """`MCPServer()` puts rich's handler on the root logger; bimpe-mcp logs through its own (`logs`), so the
+    SDK's set-up is skipped, and rich (1.6 MB and about 20 ms of start-up) is never imported."""
+    sdk = vars(sys.modules[MCPServer.__module__])
+    configure = sdk["configure_logging"]
+    sdk["configure_logging"] = _logging_left_alone
+    try:
+        yield
+    finally:
+        sdk["configure_logging"] = configure
+
+
+def _logging_left_alone(level: str) -> None:
+    """Stands in for the SDK's `configure_logging` while `MCPServer()` runs."""
 
 
 def _completions(

@@ -42,7 +42,8 @@ or a mistyped tool name."""
 _SERVE_THEN_LIST_MODULES = """
 import atexit, gc, json, sys
 import bimpe_mcp._frames as frames
-atexit.register(lambda: print("MODULES " + json.dumps(sorted(sys.modules)), file=sys.stderr, flush=True))
+loaded = lambda: sorted(name for name, module in sys.modules.items() if module is not None)
+atexit.register(lambda: print("MODULES " + json.dumps(loaded()), file=sys.stderr, flush=True))
 at_serve = []
 serve_stdio = frames.serve_stdio
 async def probed(mcp):
@@ -114,8 +115,10 @@ def test_stdio_start_up_imports_nothing_a_call_needs_and_calls_nothing() -> None
     assert not loaded & set(ON_FIRST_CALL), f"start-up imported {sorted(loaded & set(ON_FIRST_CALL))}"
 
 
-def test_a_stdio_server_never_loads_the_metrics_library(sandbox: RunningSandbox) -> None:
-    """Nothing can scrape a stdio server, so its calls are not counted: the library stays unloaded."""
+def test_a_stdio_server_never_loads_the_metrics_library_or_rich(sandbox: RunningSandbox) -> None:
+    """Nothing can scrape a stdio server, so its calls are not counted: the library stays unloaded.
+    Neither the SDK's log handler nor httpx's command line is used, so rich, click's dependants and
+    pygments stay unloaded too (`server._sdk_logging_skipped`, the `httpx._main` entry in `cli`)."""
     with _probed_server(server_env(sandbox, BIMPE_LOG_LEVEL="WARNING")) as process:
         call = {"name": "get_agent", "arguments": {"agent_id": sandbox.store.demo_agent_id}}
         answer = _rpc(process, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call})
@@ -124,3 +127,4 @@ def test_a_stdio_server_never_loads_the_metrics_library(sandbox: RunningSandbox)
     loaded = set(json.loads(next(line for line in stderr.splitlines() if line.startswith("MODULES "))[8:]))
     assert "bimpe_mcp.console" in loaded, "no call was served"
     assert "prometheus_client" not in loaded
+    assert "httpx" in loaded and not {"rich", "pygments", "httpx._main"} & loaded, sorted(loaded)
