@@ -117,7 +117,7 @@ def test_stdio_start_up_imports_nothing_a_call_needs_and_calls_nothing() -> None
 
 def test_a_stdio_server_never_loads_the_metrics_library_or_rich(sandbox: RunningSandbox) -> None:
     """Nothing can scrape a stdio server, so its calls are not counted: the library stays unloaded.
-    Neither the SDK's log handler nor httpx's command line is used, so rich, click's dependants and
+    Neither the SDK's log handler nor httpx's command line is used, so rich and
     pygments stay unloaded too (`server._sdk_logging_skipped`, the `httpx._main` entry in `cli`)."""
     with _probed_server(server_env(sandbox, BIMPE_LOG_LEVEL="WARNING")) as process:
         call = {"name": "get_agent", "arguments": {"agent_id": sandbox.store.demo_agent_id}}
