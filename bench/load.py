@@ -1,6 +1,7 @@
 """Per-call cost, throughput, waits and memory, each against the SDK's bare server in the same run.
 
-    python bench/load.py latency     added latency over the direct ConsoleClient call, p50, HTTP and stdio
+    python bench/load.py latency     added latency over the direct ConsoleClient call, p50, HTTP and stdio,
+                                     beside a no-op tool's whole call (the floor) and a minimal client's view
     python bench/load.py cpu         server CPU per call, against bench/bare_server.py doing the same request
     python bench/load.py throughput  32 clients, mixed tools: calls/s per server core, p99, errors
     python bench/load.py waits       150 open wait_for_messages: the p99 of every other call
@@ -24,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -40,6 +41,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 HERE = Path(__file__).resolve().parent
 BARE = str(HERE / "bare_server.py")
+HELLO = str(HERE / "hello_server.py")
 LEGACY_HEADERS = {
     "Accept": "application/json, text/event-stream",
     "Content-Type": "application/json",
@@ -306,6 +308,63 @@ def _stdio_mcp(args: list[str], env: dict[str, str]) -> Client:
     return Client(stdio_client(params, errlog=subprocess.DEVNULL))
 
 
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "bench-wire", "version": "1"},
+}
+"""The envelope every 2026-07-28 request carries in its `_meta`."""
+
+WireCall = Callable[[str, dict[str, Any]], None]
+
+
+@contextmanager
+def _wire_stdio(args: list[str], env: dict[str, str]) -> Iterator[WireCall]:
+    """The least a stdio client can do: JSON lines on a pipe, blocking reads, no validation."""
+    process = subprocess.Popen(
+        [sys.executable, *args], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert process.stdin is not None and process.stdout is not None
+    wire_in, wire_out, ids = process.stdin, process.stdout, iter(range(1, 1 << 62))
+
+    def send(method: str, params: dict[str, Any], *, answered: bool = True) -> dict[str, Any]:
+        message = {"jsonrpc": "2.0", "method": method, "params": params}
+        if answered:
+            message["id"] = next(ids)
+        wire_in.write(json.dumps(message).encode() + b"\n")
+        wire_in.flush()
+        return json.loads(wire_out.readline()) if answered else {}
+
+    def call(name: str, arguments: dict[str, Any]) -> None:
+        reply = send("tools/call", {"name": name, "arguments": arguments})
+        assert not reply["result"].get("isError"), reply
+
+    hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench-wire", "version": "1"}}
+    send("initialize", hello)
+    send("notifications/initialized", {}, answered=False)
+    try:
+        yield call
+    finally:
+        wire_in.close()
+        process.wait(30)
+
+
+@contextmanager
+def _wire_http(url: str) -> Iterator[WireCall]:
+    """The least a 2026-07-28 client can do: one keep-alive POST per call, the reply read as JSON."""
+    with httpx.Client(timeout=60) as http:
+
+        def call(name: str, arguments: dict[str, Any]) -> None:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+            body["params"] = {"name": name, "arguments": arguments, "_meta": MODERN_META}
+            headers = {**LEGACY_HEADERS, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call"}
+            response = http.post(url, content=json.dumps(body), headers={**headers, "Mcp-Name": name})
+            assert response.headers["content-type"].startswith("application/json"), response.headers
+            assert not response.json()["result"].get("isError"), response.text
+
+        yield call
+
+
 async def latency(calls: int) -> list[str]:
     from bimpe_mcp.console import ConsoleClient, ConsoleTransport
 
@@ -313,56 +372,86 @@ async def latency(calls: int) -> list[str]:
         sandbox_process() as sandbox,
         server_process("bimpe-mcp", ours_command(), server_env(sandbox)) as ours,
         server_process("bare", bare_command(), server_env(sandbox)) as bare,
+        server_process("hello", [sys.executable, HELLO, "http"], server_env(sandbox)) as hello,
     ):
         transport = ConsoleTransport(base_url=sandbox.base_url)
         direct = ConsoleClient(transport, sandbox.api_key)
-        arguments = {"agent_id": sandbox.agent_id}
+        get_agent = ("get_agent", {"agent_id": sandbox.agent_id})
+        do_nothing = ("hello", {"name": "floor"})
         async with AsyncExitStack() as stack:
-            paths = {
-                "HTTP, 2025 era": (
-                    await stack.enter_async_context(_http_mcp(ours.url, "legacy")),
-                    await stack.enter_async_context(_http_mcp(bare.url, "legacy")),
-                ),
-                "HTTP, 2026 era": (
-                    await stack.enter_async_context(_http_mcp(ours.url, "auto")),
-                    await stack.enter_async_context(_http_mcp(bare.url, "auto")),
-                ),
-                "stdio": (
-                    await stack.enter_async_context(_stdio_mcp(["-m", "bimpe_mcp"], server_env(sandbox))),
-                    await stack.enter_async_context(_stdio_mcp([BARE, "stdio"], server_env(sandbox))),
-                ),
-            }
-            timed: list[tuple[str, Client | None]] = [("direct", None)]
-            timed += [(f"{path}|{who}", c) for path, pair in paths.items() for who, c in zip("ob", pair, strict=True)]
+
+            async def http(url: str, mode: str) -> Client:
+                return await stack.enter_async_context(_http_mcp(url, mode))
+
+            async def stdio(args: list[str]) -> Client:
+                return await stack.enter_async_context(_stdio_mcp(args, server_env(sandbox)))
+
+            timed: dict[str, Callable[[], Awaitable[object]]] = {"direct": lambda: direct.agents.get(sandbox.agent_id)}
+            for path, mode in (("HTTP, 2025 era", "legacy"), ("HTTP, 2026 era", "auto")):
+                timed[f"{path}|o"] = _tool_call(await http(ours.url, mode), *get_agent)
+                timed[f"{path}|b"] = _tool_call(await http(bare.url, mode), *get_agent)
+                timed[f"{path}|h"] = _tool_call(await http(hello.url, mode), *do_nothing)
+            timed["stdio|o"] = _tool_call(await stdio(["-m", "bimpe_mcp"]), *get_agent)
+            timed["stdio|b"] = _tool_call(await stdio([BARE, "stdio"]), *get_agent)
+            timed["stdio|h"] = _tool_call(await stdio([HELLO]), *do_nothing)
+            for who, args, server in (
+                ("o", ["-m", "bimpe_mcp"], ours),
+                ("b", [BARE, "stdio"], bare),
+                ("h", [HELLO], hello),
+            ):
+                tool = do_nothing if who == "h" else get_agent
+                stdio_wire = stack.enter_context(_wire_stdio(args, server_env(sandbox)))
+                http_wire = stack.enter_context(_wire_http(server.url))
+                timed[f"stdio, minimal client|{who}"] = _wire_call(stdio_wire, *tool)
+                timed[f"HTTP 2026, minimal client|{who}"] = _wire_call(http_wire, *tool)
             for _ in range(max(10, calls // 10)):  # warm-up
-                await direct.agents.get(sandbox.agent_id)
-                for _, client in timed[1:]:
-                    assert client is not None
-                    await client.call_tool("get_agent", arguments)
-            samples = {
-                spacing: await _interleaved(timed, direct, sandbox.agent_id, calls, block)
-                for spacing, block in SPACINGS
-            }
+                for call in timed.values():
+                    await call()
+            samples = {spacing: await _interleaved(timed, calls, block) for spacing, block in SPACINGS}
         await transport.aclose()
     targets = {"HTTP, 2025 era": 2.5, "HTTP, 2026 era": 2.5, "stdio": 1.5}
+    targets |= {"HTTP 2026, minimal client": 2.5, "stdio, minimal client": 1.5}
     base = {spacing: statistics.median(found["direct"]) for spacing, found in samples.items()}
+
+    def p50s(label: str, minus: dict[str, float] | None = None) -> str:
+        """One p50 per spacing, less `minus` (the direct call's) if given."""
+        less = minus or dict.fromkeys(base, 0.0)
+        return " / ".join(f"{statistics.median(samples[spacing][label]) - less[spacing]:.2f}" for spacing in less)
+
     rows = [
         f"{calls} calls per path and spacing, the paths interleaved: one call of each in turn (`{SPACINGS[0][0]}`: "
         f"every process has slept since its last call), and blocks of {SPACINGS[1][1]} (`{SPACINGS[1][0]}`). Direct "
-        f"`ConsoleClient.agents.get` p50: {base[SPACINGS[0][0]]:.2f} / {base[SPACINGS[1][0]]:.2f} ms.\n",
+        f"`ConsoleClient.agents.get` p50: {base[SPACINGS[0][0]]:.2f} / {base[SPACINGS[1][0]]:.2f} ms. The floor is "
+        "the whole round trip of a tool that does nothing (bench/hello_server.py), through the same client: a server "
+        "that also makes the Console request adds at least that, unless its request is faster than the direct one. "
+        "The SDK's `Client` makes the first three rows' calls; the minimal client writes JSON lines on a pipe, or one "
+        "keep-alive POST, and reads the reply without validating it, which leaves the server's own share.\n",
         "| `get_agent`, added p50 over the direct call | Target | bimpe-mcp, one by one / back to back "
-        "| bare `MCPServer` (same run) |",
-        "| --- | ---: | ---: | ---: |",
+        "| bare `MCPServer` (same run) | floor: a no-op tool's whole call (same run) |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for path, target in targets.items():
-        added = {
-            who: " / ".join(
-                f"{statistics.median(samples[spacing][f'{path}|{who}']) - base[spacing]:.2f}" for spacing, _ in SPACINGS
-            )
-            for who in "ob"
-        }
-        rows.append(f"| {path} | ≤ {target} ms | {added['o']} ms | {added['b']} ms |")
+        rows.append(
+            f"| {path} | ≤ {target} ms | {p50s(f'{path}|o', base)} ms | {p50s(f'{path}|b', base)} ms "
+            f"| {p50s(f'{path}|h')} ms |"
+        )
     return rows
+
+
+def _wire_call(call: WireCall, name: str, arguments: dict[str, Any]) -> Callable[[], Awaitable[object]]:
+    async def blocking() -> None:  # blocks the loop for one call: nothing else runs meanwhile
+        call(name, arguments)
+
+    return blocking
+
+
+def _tool_call(client: Client, name: str, arguments: dict[str, Any]) -> Callable[[], Awaitable[object]]:
+    async def call() -> object:
+        outcome = await client.call_tool(name, arguments)
+        assert not outcome.is_error, outcome.content
+        return outcome
+
+    return call
 
 
 SPACINGS = (("one by one", 1), ("back to back", 20))
@@ -370,20 +459,17 @@ SPACINGS = (("one by one", 1), ("back to back", 20))
 
 
 async def _interleaved(
-    timed: list[tuple[str, Client | None]], direct: Any, agent_id: str, calls: int, block: int
+    timed: dict[str, Callable[[], Awaitable[object]]], calls: int, block: int
 ) -> dict[str, list[float]]:
     """Each path's call times (ms): `calls` per path, `block` at a time, the order rotating every round."""
+    order = list(timed.items())
     samples: dict[str, list[float]] = {}
     for round_ in range(max(1, calls // block)):
-        shift = round_ % len(timed)
-        for label, client in timed[shift:] + timed[:shift]:
+        shift = round_ % len(order)
+        for label, call in order[shift:] + order[:shift]:
             for _ in range(block):
                 began = time.perf_counter()
-                if client is None:
-                    await direct.agents.get(agent_id)
-                else:
-                    outcome = await client.call_tool("get_agent", {"agent_id": agent_id})
-                    assert not outcome.is_error, outcome.content
+                await call()
                 samples.setdefault(label, []).append((time.perf_counter() - began) * 1000)
     return samples
 
