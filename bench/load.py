@@ -305,7 +305,7 @@ async def _http_mcp(url: str, mode: str) -> AsyncIterator[Client]:
 
 def _stdio_mcp(args: list[str], env: dict[str, str]) -> Client:
     params = StdioServerParameters(command=sys.executable, args=args, env=env)
-    return Client(stdio_client(params, errlog=subprocess.DEVNULL))
+    return Client(stdio_client(params, errlog=open(os.devnull, "w")))
 
 
 MODERN_META = {
@@ -328,12 +328,13 @@ def _wire_stdio(args: list[str], env: dict[str, str]) -> Iterator[WireCall]:
     wire_in, wire_out, ids = process.stdin, process.stdout, iter(range(1, 1 << 62))
 
     def send(method: str, params: dict[str, Any], *, answered: bool = True) -> dict[str, Any]:
-        message = {"jsonrpc": "2.0", "method": method, "params": params}
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params}
         if answered:
             message["id"] = next(ids)
         wire_in.write(json.dumps(message).encode() + b"\n")
         wire_in.flush()
-        return json.loads(wire_out.readline()) if answered else {}
+        reply: dict[str, Any] = json.loads(wire_out.readline()) if answered else {}
+        return reply
 
     def call(name: str, arguments: dict[str, Any]) -> None:
         reply = send("tools/call", {"name": name, "arguments": arguments})

@@ -50,6 +50,7 @@ def _env(sandbox: RunningSandbox) -> dict[str, str]:
     """A spawned server's environment: the sandbox's settings, and bytecode cached as an installed package has it
     (with PYTHONDONTWRITEBYTECODE, set on some machines, a changed module would be compiled on every start)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIMPE_") and k != "PYTHONDONTWRITEBYTECODE"}
+    assert sandbox.store.demo_api_key is not None
     env.update(BIMPE_BASE_URL=sandbox.base_url, BIMPE_API_KEY=sandbox.store.demo_api_key, BIMPE_LOG_LEVEL="WARNING")
     return env
 
@@ -143,11 +144,12 @@ async def _median_ms(call: Callable[[], Awaitable[Any]], calls: int) -> float:
 
 async def latency(sandbox: RunningSandbox, calls: int) -> dict[str, dict[str, float]]:
     key = sandbox.store.demo_api_key
+    assert key is not None
     settings = Settings.load({}).with_backend(base_url=sandbox.base_url, api_key=key)
     transport = ConsoleTransport(base_url=sandbox.base_url)
     direct = ConsoleClient(transport, key)
     agent_id = (await direct.agents.list()).data[0].id
-    workflow = {"name": "Bench workflow", "system_prompt": "Answer briefly."}
+    workflow: dict[str, Any] = {"name": "Bench workflow", "system_prompt": "Answer briefly."}
     results: dict[str, dict[str, float]] = {"get_agent": {}, "create_workflow": {}}
 
     results["get_agent"]["direct"] = await _median_ms(lambda: direct.agents.get(agent_id), calls)
