@@ -356,10 +356,10 @@ def _wire_http(url: str) -> Iterator[WireCall]:
     with httpx.Client(timeout=60) as http:
 
         def call(name: str, arguments: dict[str, Any]) -> None:
-            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
-            body["params"] = {"name": name, "arguments": arguments, "_meta": MODERN_META}
-            headers = {**LEGACY_HEADERS, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call"}
-            response = http.post(url, content=json.dumps(body), headers={**headers, "Mcp-Name": name})
+            params = {"name": name, "arguments": arguments, "_meta": MODERN_META}
+            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+            headers = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}
+            response = http.post(url, content=json.dumps(body), headers={**LEGACY_HEADERS, **headers})
             assert response.headers["content-type"].startswith("application/json"), response.headers
             assert not response.json()["result"].get("isError"), response.text
 
@@ -388,23 +388,20 @@ async def latency(calls: int) -> list[str]:
                 return await stack.enter_async_context(_stdio_mcp(args, server_env(sandbox)))
 
             timed: dict[str, Callable[[], Awaitable[object]]] = {"direct": lambda: direct.agents.get(sandbox.agent_id)}
-            for path, mode in (("HTTP, 2025 era", "legacy"), ("HTTP, 2026 era", "auto")):
-                timed[f"{path}|o"] = _tool_call(await http(ours.url, mode), *get_agent)
-                timed[f"{path}|b"] = _tool_call(await http(bare.url, mode), *get_agent)
-                timed[f"{path}|h"] = _tool_call(await http(hello.url, mode), *do_nothing)
-            timed["stdio|o"] = _tool_call(await stdio(["-m", "bimpe_mcp"]), *get_agent)
-            timed["stdio|b"] = _tool_call(await stdio([BARE, "stdio"]), *get_agent)
-            timed["stdio|h"] = _tool_call(await stdio([HELLO]), *do_nothing)
-            for who, args, server in (
-                ("o", ["-m", "bimpe_mcp"], ours),
-                ("b", [BARE, "stdio"], bare),
-                ("h", [HELLO], hello),
-            ):
-                tool = do_nothing if who == "h" else get_agent
-                stdio_wire = stack.enter_context(_wire_stdio(args, server_env(sandbox)))
-                http_wire = stack.enter_context(_wire_http(server.url))
+            servers = (
+                ("o", ours, ["-m", "bimpe_mcp"], get_agent),
+                ("b", bare, [BARE, "stdio"], get_agent),
+                ("h", hello, [HELLO], do_nothing),
+            )
+            for who, server, stdio_args, tool in servers:
+                for path, mode in (("HTTP, 2025 era", "legacy"), ("HTTP, 2026 era", "auto")):
+                    timed[f"{path}|{who}"] = _tool_call(await http(server.url, mode), *tool)
+                timed[f"stdio|{who}"] = _tool_call(await stdio(stdio_args), *tool)
+                stdio_wire = stack.enter_context(_wire_stdio(stdio_args, server_env(sandbox)))
                 timed[f"stdio, minimal client|{who}"] = _wire_call(stdio_wire, *tool)
-                timed[f"HTTP 2026, minimal client|{who}"] = _wire_call(http_wire, *tool)
+                timed[f"HTTP 2026, minimal client|{who}"] = _wire_call(
+                    stack.enter_context(_wire_http(server.url)), *tool
+                )
             for _ in range(max(10, calls // 10)):  # warm-up
                 for call in timed.values():
                     await call()
