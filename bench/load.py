@@ -393,10 +393,13 @@ async def latency(calls: int) -> list[str]:
                 ("b", bare, [BARE, "stdio"], get_agent),
                 ("h", hello, [HELLO], do_nothing),
             )
-            for who, server, stdio_args, tool in servers:
-                for path, mode in (("HTTP, 2025 era", "legacy"), ("HTTP, 2026 era", "auto")):
+            # Path by path, so that one by one no server answers two calls in a row.
+            for path, mode in (("HTTP, 2025 era", "legacy"), ("HTTP, 2026 era", "auto")):
+                for who, server, _, tool in servers:
                     timed[f"{path}|{who}"] = _tool_call(await http(server.url, mode), *tool)
+            for who, _, stdio_args, tool in servers:
                 timed[f"stdio|{who}"] = _tool_call(await stdio(stdio_args), *tool)
+            for who, server, stdio_args, tool in servers:
                 stdio_wire = stack.enter_context(_wire_stdio(stdio_args, server_env(sandbox)))
                 timed[f"stdio, minimal client|{who}"] = _wire_call(stdio_wire, *tool)
                 timed[f"HTTP 2026, minimal client|{who}"] = _wire_call(
